@@ -1,0 +1,47 @@
+import yargs from 'yargs';
+import { exitCodeFor, isArkBatchError } from '../lib/errors.ts';
+import { commands } from './commands/index.ts';
+
+/**
+ * Parses argv, runs one command and returns the exit status. Only cli/ touches
+ * process.env, process.exit and the console; the library below never does.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  let status = 0;
+  const parser = yargs([...argv])
+    .scriptName('ark-batch')
+    .usage('$0 <command> [options]\n\nStreaming batch inference on Volcengine Ark: prep, validate, upload, submit, join.')
+    .strict()
+    .demandCommand(1, 'Name a command (see --help).')
+    .recommendCommands()
+    .fail((msg, err) => {
+      throw err ?? new UsageFailure(msg);
+    })
+    .help()
+    .version(false)
+    .wrap(Math.min(110, process.stderr.columns ?? 100));
+  for (const command of commands) parser.command(command);
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    status = report(err);
+  }
+  return status || (process.exitCode as number | undefined) || 0;
+}
+
+class UsageFailure extends Error {}
+
+function report(err: unknown): number {
+  if (err instanceof UsageFailure) {
+    process.stderr.write(`ark-batch: ${err.message}\nRun 'ark-batch --help' for usage.\n`);
+    return 2;
+  }
+  if (isArkBatchError(err)) {
+    process.stderr.write(`ark-batch: ${err.message}\n`);
+    return exitCodeFor(err);
+  }
+  if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return 0;
+  const e = err as Error;
+  process.stderr.write(`ark-batch: ${e?.stack ?? String(err)}\n`);
+  return 1;
+}

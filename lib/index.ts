@@ -1,0 +1,2 @@
+// The one public barrel: everything the CLI does is reachable from here.
+export * from './errors.ts';

@@ -1,0 +1,28 @@
+/**
+ * A source row, whatever the format. Tabular sources (CSV, TSV) give `cells` aligned with
+ * `columns`; record sources (JSONL, JSON, Parquet) give `record`, whose values may nest.
+ * The same shape feeds templates (prep) and joins (join), so custom_ids match exactly.
+ */
+export interface Row {
+  /** 1-based data row number; the header is not a row. Basis of the default `row-<n>` id. */
+  readonly index: number;
+  /** 1-based physical line where the row starts in a text source; absent for Parquet. */
+  readonly line?: number;
+  /** Column names of a tabular source (shared by all its rows, never copied). */
+  readonly columns?: readonly string[];
+  /** Cell texts of a tabular row, aligned with `columns`. */
+  readonly cells?: readonly string[];
+  /** Values of a record row. */
+  readonly record?: Readonly<Record<string, unknown>>;
+}
+
+/** The row as a plain object (column → value), for rejects files and join output. */
+export function rowToObject(row: Row): Record<string, unknown> {
+  if (row.record) return { ...row.record };
+  const out: Record<string, unknown> = {};
+  const columns = row.columns ?? [];
+  const cells = row.cells ?? [];
+  const n = Math.max(columns.length, cells.length);
+  for (let i = 0; i < n; i++) out[columns[i] ?? `_${i + 1}`] = cells[i];
+  return out;
+}
