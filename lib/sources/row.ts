@@ -3,6 +3,8 @@
  * `columns`; record sources (JSONL, JSON, Parquet) give `record`, whose values may nest.
  * The same shape feeds templates (prep) and joins (join), so custom_ids match exactly.
  */
+import type { ArkBatchError } from '../errors.ts';
+
 export interface Row {
   /** 1-based data row number; the header is not a row. Basis of the default `row-<n>` id. */
   readonly index: number;
@@ -14,6 +16,12 @@ export interface Row {
   readonly cells?: readonly string[];
   /** Values of a record row. */
   readonly record?: Readonly<Record<string, unknown>>;
+  /**
+   * Set when the row could be framed but not read (ragged CSV row, invalid UTF-8, a JSONL line
+   * that is not an object). Downstream rejects it like any invalid row; it is never dropped.
+   * Problems that break framing itself (unclosed quote at EOF) are stream errors instead.
+   */
+  readonly error?: ArkBatchError;
 }
 
 /** The row as a plain object (column → value), for rejects files and join output. */
