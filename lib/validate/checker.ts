@@ -1,0 +1,77 @@
+import { ArkBatchError } from '../errors.ts';
+import type { BatchLine, Target } from '../requests/targets.ts';
+import { DEFAULT_MAX_LINE_BYTES } from '../requests/targets.ts';
+import { checkBatchLine } from './check-line.ts';
+
+/** The part of the id tracker the checker needs (lib/validate/id-tracker.ts implements it). */
+export interface IdSeen {
+  /** Records the id; returns the row of an earlier occurrence, or null. */
+  add(id: string, row: number): number | null;
+}
+
+export interface CheckerOptions {
+  /** @default 'ark' */
+  readonly target?: Target;
+  /** @default 8 MiB */
+  readonly maxLineBytes?: number;
+  /** Total bytes allowed in one output file; undefined when the output is split into parts. */
+  readonly maxFileBytes?: number;
+  /** Lines allowed in one output file (OpenAI: 50,000); undefined when split. */
+  readonly maxLines?: number;
+  /** Uniqueness tracker; null when ids are unique by construction (`row-<n>`). */
+  readonly ids: IdSeen | null;
+  readonly file?: string;
+  /** Skip the schema (the caller validated the body already). @default false */
+  readonly trustedBody?: boolean;
+}
+
+export type CheckResult =
+  | { readonly ok: true; readonly json: string; readonly bytes: number }
+  | { readonly ok: false; readonly error: ArkBatchError };
+
+export interface LineChecker {
+  /** Checks one line object and encodes it; `row` is the 1-based source row used in messages. */
+  check(line: BatchLine, where: { row?: number; line?: number }): CheckResult;
+  /** Bytes (with newlines) and lines accepted so far. */
+  readonly totals: { readonly lines: number; readonly bytes: number };
+}
+
+/**
+ * Per-line checks for lines we build (prep): schema, encoded size, uniqueness, and the
+ * running file limits. Limits of the whole file are fatal (thrown): no reject can fix them.
+ */
+export function createLineChecker(options: CheckerOptions): LineChecker {
+  const target = options.target ?? 'ark';
+  const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  const totals = { lines: 0, bytes: 0 };
+  return {
+    totals,
+    check(line, where) {
+      const ctx = { file: options.file, row: where.row, line: where.line, customId: line.custom_id };
+      if (!options.trustedBody) {
+        const problem = checkBatchLine(line, target, ctx);
+        if (problem) return { ok: false, error: problem };
+      }
+      const json = JSON.stringify(line);
+      const bytes = Buffer.byteLength(json);
+      if (bytes > maxLineBytes) {
+        return { ok: false, error: new ArkBatchError('E_LINE_TOO_LARGE', `Line is ${bytes} bytes, over the ${maxLineBytes}-byte limit (--max-line-bytes)`, ctx) };
+      }
+      if (options.ids && where.row !== undefined) {
+        const first = options.ids.add(line.custom_id, where.row);
+        if (first !== null) {
+          return { ok: false, error: new ArkBatchError('E_ID_DUPLICATE', `custom_id ${JSON.stringify(line.custom_id)} duplicates row ${first}`, ctx) };
+        }
+      }
+      totals.lines++;
+      totals.bytes += bytes + 1;
+      if (options.maxFileBytes !== undefined && totals.bytes > options.maxFileBytes) {
+        throw new ArkBatchError('E_FILE_TOO_LARGE', `Output passes the ${options.maxFileBytes}-byte file limit; split it with --split-bytes`, ctx);
+      }
+      if (options.maxLines !== undefined && totals.lines > options.maxLines) {
+        throw new ArkBatchError('E_FILE_TOO_LARGE', `Output passes the ${options.maxLines}-line file limit; split it with --split-lines`, ctx);
+      }
+      return { ok: true, json, bytes };
+    },
+  };
+}

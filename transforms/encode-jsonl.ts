@@ -1,0 +1,35 @@
+import { Transform } from 'node:stream';
+
+export interface EncodeJsonlOptions {
+  /** Lines gathered into one output chunk; fewer, larger writes are much cheaper. @default 256 */
+  readonly linesPerChunk?: number;
+}
+
+/**
+ * Objects (or already-encoded lines: strings, `{json}` items) in, JSONL bytes out. Lines are
+ * gathered into chunks of `linesPerChunk` and the rest flushed at the end.
+ */
+export function encodeJsonl(options: EncodeJsonlOptions = {}): Transform {
+  const perChunk = options.linesPerChunk ?? 256;
+  let pending: string[] = [];
+  const flush = (t: Transform) => {
+    if (pending.length) t.push(Buffer.from(pending.join('\n') + '\n'));
+    pending = [];
+  };
+  return new Transform({
+    writableObjectMode: true,
+    transform(item: unknown, _enc, callback) {
+      pending.push(typeof item === 'string' ? item : isEncoded(item) ? item.json : JSON.stringify(item));
+      if (pending.length >= perChunk) flush(this);
+      callback();
+    },
+    flush(callback) {
+      flush(this);
+      callback();
+    },
+  });
+}
+
+function isEncoded(v: unknown): v is { json: string } {
+  return typeof v === 'object' && v !== null && typeof (v as { json?: unknown }).json === 'string' && !('custom_id' in v);
+}
