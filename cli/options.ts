@@ -1,0 +1,55 @@
+import type { Argv } from 'yargs';
+import { ArkBatchError } from '../lib/errors.ts';
+
+/** Flags shared by every command that reads a tabular source (prep, join, bench, run). */
+export function sourceOptions<T>(y: Argv<T>) {
+  return y
+    .option('from', { choices: ['csv', 'tsv', 'jsonl', 'json', 'parquet'] as const, describe: 'Source format (default: from the extension; sniffed on stdin)' })
+    .option('delimiter', { type: 'string', describe: 'CSV field delimiter (default , ; tab for TSV)' })
+    .option('header', { type: 'boolean', default: true, describe: 'First CSV row holds column names (--no-header: columns are 1, 2, …)' })
+    .option('id', { type: 'string', describe: 'Column or field holding the custom_id' })
+    .option('id-template', { type: 'string', describe: "custom_id built from fields, e.g. 'doc-{{id}}' (default: row-<n>, the 1-based data row)" });
+}
+
+/** Flags that shape the request body (prep, run, bench). */
+export function templateOptions<T>(y: Argv<T>) {
+  return y
+    .option('system', { type: 'string', describe: 'System message (may hold {{placeholders}})' })
+    .option('user', { type: 'string', describe: "User message template, e.g. 'Classify: {{review}}' ({{a.b}} for nested fields)" })
+    .option('body', { type: 'string', describe: 'A JSON file holding a whole body template; string values may hold placeholders' })
+    .option('max-tokens', { type: 'number', describe: 'max_tokens for every request' })
+    .option('temperature', { type: 'number', describe: 'temperature (0–2)' })
+    .option('top-p', { type: 'number', describe: 'top_p (0–1)' })
+    .option('param', { type: 'string', array: true, describe: 'Any other body parameter as key=JSON, e.g. thinking={"type":"disabled"}' })
+    .option('on-empty', { choices: ['error', 'keep', 'skip-row'] as const, default: 'keep' as const, describe: 'An empty or null value in a placeholder' })
+    .option('target', { choices: ['ark', 'openai'] as const, default: 'ark' as const, describe: 'Line shape and file limits' })
+    .option('model', { type: 'string', describe: 'Model written into each body (needed for --target openai)' });
+}
+
+/** `--param key=json` list → object; a value that is not JSON is taken as a string. */
+export function parseParams(params: readonly string[] | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const p of params ?? []) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new ArkBatchError('E_USAGE', `Expected --param key=json, got ${JSON.stringify(p)}`);
+    const raw = p.slice(eq + 1);
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // `--param user=alice` is meant as a string; quoting JSON strings in a shell is a chore.
+      value = raw;
+    }
+    out[p.slice(0, eq)] = value;
+  }
+  return out;
+}
+
+/** `--max-rejects 10` or `--max-rejects all`. */
+export function parseMaxRejects(v: string | number | undefined): number {
+  if (v === undefined) return 0;
+  if (v === 'all') return Infinity;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ArkBatchError('E_USAGE', `Expected --max-rejects N or all, got ${JSON.stringify(v)}`);
+  return n;
+}
