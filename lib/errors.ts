@@ -23,6 +23,8 @@ const DATA_CODES = [
   'E_INTEGRITY',
   'E_JOB_FAILED',
   'E_JOIN_MISSING_ID',
+  /** A local file could not be written, renamed or removed (disk full, permissions). */
+  'E_IO',
 ] as const;
 
 /** The call itself is wrong: flags, templates, config. Exit code 2. */

@@ -1,0 +1,301 @@
+/**
+ * Writes encoded JSONL lines to local files with the "nothing half done" guarantee:
+ *
+ * - split mode: `OUT.jsonl` becomes `OUT-00001.jsonl`, `OUT-00002.jsonl`, … plus
+ *   `OUT.manifest.json`; a new part starts when the next line would pass `splitLines` or
+ *   `splitBytes` (newlines count), so the cut points depend on the lines alone (deterministic).
+ * - single mode: exactly `OUT.jsonl`, the same machinery with no limits and no manifest.
+ *
+ * Every part is written under a hidden temp name in the target directory (`.OUT-00001.jsonl.<rand>.tmp`)
+ * and all of them keep that name until the run ends well; only then are they renamed into place,
+ * in order, and the manifest last. We chose "rename all at the end" over "rename each part when
+ * complete and delete on failure" because it also holds when the process is killed: a crash can
+ * leave hidden temp files, but never a set of real-looking parts that silently lacks its tail.
+ * On abort the temp files (and any part already renamed by a failing finish) are removed.
+ * After a successful split run, parts numbered past the new last one left by an earlier, longer
+ * run of the same OUT are deleted, so a glob of `OUT-*.jsonl` never mixes two runs.
+ *
+ * The sha256 of each part is computed from the bytes as they are written. Nothing is fsync'ed:
+ * the rename makes the result atomic for readers, not durable across a power loss.
+ */
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
+import { basename, dirname, extname, join } from 'node:path';
+import { ArkBatchError } from '../errors.ts';
+
+export interface PartLimits {
+  /** Most lines in one part. @default undefined (no limit) */
+  readonly splitLines?: number;
+  /** Most bytes in one part, newlines included. A line that alone passes it is E_LINE_TOO_LARGE. @default undefined (no limit) */
+  readonly splitBytes?: number;
+}
+
+export interface PartsWriterOptions extends PartLimits {
+  /** The base path `OUT.jsonl` (split mode) or the file itself (single mode). */
+  readonly path: string;
+  /** `parts` writes numbered parts and a manifest; `single` writes `path` itself, without limits. @default 'parts' */
+  readonly mode?: 'parts' | 'single';
+  /** Bytes the file stream may buffer before a write waits for it to drain. @default 1048576 (1 MiB) */
+  readonly writeBufferBytes?: number;
+}
+
+export interface PartInfo {
+  /** File name, relative to the manifest's directory. */
+  readonly file: string;
+  readonly lines: number;
+  readonly bytes: number;
+  /** Hex sha256 of the part's bytes. */
+  readonly sha256: string;
+  /** 1-based number, within the whole output, of the part's first line. */
+  readonly firstLine: number;
+}
+
+export interface PartsManifest {
+  readonly version: 1;
+  readonly parts: readonly PartInfo[];
+  readonly lines: number;
+  readonly bytes: number;
+}
+
+export interface PartsWriter {
+  /**
+   * Appends one line (without its newline; one is added). Returns null when the line was
+   * accepted at once, or a promise to await before the next write (buffer full, part change).
+   * A Uint8Array line is kept by reference until written: do not reuse it.
+   */
+  write(line: string | Uint8Array): Promise<void> | null;
+  /** Closes the last part, renames everything into place and writes the manifest. */
+  finish(): Promise<PartsManifest>;
+  /** Removes every file of this run; safe at any time and more than once. */
+  abort(): Promise<void>;
+}
+
+/** `OUT.jsonl`, 3 → `OUT-00003.jsonl` (same directory). */
+export function partPath(base: string, partNumber: number): string {
+  const ext = extname(base);
+  return `${base.slice(0, base.length - ext.length)}-${String(partNumber).padStart(5, '0')}${ext}`;
+}
+
+/** `OUT.jsonl` → `OUT.manifest.json`. */
+export function manifestPath(base: string): string {
+  const ext = extname(base);
+  return `${base.slice(0, base.length - ext.length)}.manifest.json`;
+}
+
+/**
+ * The cut rule, pure: does a line of `lineBytes` (newline included) start a new part after a
+ * part holding `partLines` lines and `partBytes` bytes? An empty part takes any line.
+ */
+export function startsNewPart(partLines: number, partBytes: number, lineBytes: number, limits: PartLimits): boolean {
+  if (partLines === 0) return false;
+  if (limits.splitLines !== undefined && partLines + 1 > limits.splitLines) return true;
+  return limits.splitBytes !== undefined && partBytes + lineBytes > limits.splitBytes;
+}
+
+const NEWLINE = Buffer.from('\n');
+
+interface OpenPart {
+  readonly number: number;
+  readonly final: string;
+  readonly temp: string;
+  readonly stream: WriteStream;
+  readonly hash: Hash;
+  readonly firstLine: number;
+  lines: number;
+  bytes: number;
+}
+
+interface DonePart {
+  readonly final: string;
+  readonly temp: string;
+  readonly info: PartInfo;
+}
+
+function checkLimit(name: string, value: number | undefined): void {
+  if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+    throw new ArkBatchError('E_USAGE', `Expected ${name} to be a positive integer, got ${String(value)} (${typeof value})`);
+  }
+}
+
+function ioError(what: string, file: string, cause: unknown, partNumber?: number): ArkBatchError {
+  if (cause instanceof ArkBatchError) return cause;
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new ArkBatchError('E_IO', `cannot ${what}: ${reason}`, { file, partNumber, cause });
+}
+
+export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
+  const single = (options.mode ?? 'parts') === 'single';
+  const limits: PartLimits = single ? {} : { splitLines: options.splitLines, splitBytes: options.splitBytes };
+  checkLimit('splitLines', limits.splitLines);
+  checkLimit('splitBytes', limits.splitBytes);
+  const writeBufferBytes = options.writeBufferBytes ?? 1024 * 1024;
+  checkLimit('writeBufferBytes', writeBufferBytes);
+  const base = options.path;
+  const dir = dirname(base);
+  const runTag = randomBytes(6).toString('hex');
+
+  let current: OpenPart | null = null;
+  const done: DonePart[] = [];
+  /** Files already renamed into place by a finish() that then failed; abort removes them. */
+  const placed: string[] = [];
+  let lines = 0;
+  let bytes = 0;
+  let state: 'writing' | 'finishing' | 'finished' | 'aborted' = 'writing';
+
+  /** A destroy() may land while a rotation or finish is awaiting; they must not create files after it. */
+  function checkAborted(): void {
+    if (state === 'aborted') throw new ArkBatchError('E_ABORTED', 'output was aborted while being written', { file: base });
+  }
+
+  function openPart(): OpenPart {
+    checkAborted();
+    const number = done.length + 1;
+    const final = single ? base : partPath(base, number);
+    const temp = join(dir, `.${basename(final)}.${runTag}.tmp`);
+    const stream = createWriteStream(temp, { flags: 'wx', highWaterMark: writeBufferBytes });
+    // Errors are read back from `stream.errored` and from finished(); this listener only keeps
+    // an error that happens between writes from being an uncaught 'error' event.
+    stream.on('error', () => {});
+    return { number, final, temp, stream, hash: createHash('sha256'), firstLine: lines + 1, lines: 0, bytes: 0 };
+  }
+
+  async function closePart(part: OpenPart): Promise<void> {
+    try {
+      part.stream.end();
+      await finished(part.stream);
+    } catch (err) {
+      throw ioError('write part', part.final, err, single ? undefined : part.number);
+    }
+    current = null;
+    const info: PartInfo = {
+      file: basename(part.final),
+      lines: part.lines,
+      bytes: part.bytes,
+      sha256: part.hash.digest('hex'),
+      firstLine: part.firstLine,
+    };
+    done.push({ final: part.final, temp: part.temp, info });
+  }
+
+  async function drain(part: OpenPart): Promise<void> {
+    try {
+      if (part.stream.errored) throw part.stream.errored;
+      await once(part.stream, 'drain');
+    } catch (err) {
+      throw ioError('write part', part.final, err, single ? undefined : part.number);
+    }
+  }
+
+  function append(part: OpenPart, line: string | Uint8Array, size: number): boolean {
+    if (part.stream.errored) throw ioError('write part', part.final, part.stream.errored, single ? undefined : part.number);
+    part.lines++;
+    part.bytes += size;
+    lines++;
+    bytes += size;
+    if (typeof line === 'string') {
+      const buf = Buffer.from(`${line}\n`, 'utf8');
+      part.hash.update(buf);
+      return part.stream.write(buf);
+    }
+    part.hash.update(line);
+    part.hash.update(NEWLINE);
+    part.stream.write(line);
+    return part.stream.write(NEWLINE);
+  }
+
+  async function rotateThenAppend(line: string | Uint8Array, size: number): Promise<void> {
+    await closePart(current as OpenPart);
+    const part = (current = openPart());
+    if (!append(part, line, size)) await drain(part);
+  }
+
+  function write(line: string | Uint8Array): Promise<void> | null {
+    if (state !== 'writing') throw new ArkBatchError('E_USAGE', `Expected write() before finish() or abort(), got it while ${state}`);
+    let size: number;
+    if (typeof line === 'string') {
+      if (line.includes('\n')) throw new ArkBatchError('E_USAGE', 'Expected an encoded line without a newline, got one containing \\n', { line: lines + 1 });
+      size = Buffer.byteLength(line, 'utf8') + 1;
+    } else if (line instanceof Uint8Array) {
+      if (line.indexOf(0x0a) !== -1) throw new ArkBatchError('E_USAGE', 'Expected an encoded line without a newline, got one containing \\n', { line: lines + 1 });
+      size = line.byteLength + 1;
+    } else {
+      throw new ArkBatchError('E_USAGE', `Expected a line as a string or Buffer, got ${typeof line}`, { line: lines + 1 });
+    }
+    if (limits.splitBytes !== undefined && size > limits.splitBytes) {
+      throw new ArkBatchError('E_LINE_TOO_LARGE', `line of ${size} bytes (with newline) cannot fit in a part of splitBytes=${limits.splitBytes}`, {
+        line: lines + 1,
+        file: base,
+      });
+    }
+    if (current !== null && startsNewPart(current.lines, current.bytes, size, limits)) return rotateThenAppend(line, size);
+    const part = (current ??= openPart());
+    return append(part, line, size) ? null : drain(part);
+  }
+
+  async function finish(): Promise<PartsManifest> {
+    if (state !== 'writing') throw new ArkBatchError('E_USAGE', `Expected finish() once, got it while ${state}`);
+    state = 'finishing';
+    // A single file exists even when empty; split mode with no lines has no parts.
+    if (current === null && single) current = openPart();
+    if (current !== null) await closePart(current);
+    const manifest: PartsManifest = { version: 1, parts: done.map((d) => d.info), lines, bytes };
+    for (const d of done) {
+      checkAborted();
+      try {
+        await rename(d.temp, d.final);
+      } catch (err) {
+        throw ioError('rename part into place', d.final, err);
+      }
+      placed.push(d.final);
+    }
+    checkAborted();
+    if (!single) {
+      const target = manifestPath(base);
+      const temp = join(dir, `.${basename(target)}.${runTag}.tmp`);
+      try {
+        await writeFile(temp, `${JSON.stringify(manifest, null, 2)}\n`, { flag: 'wx' });
+        await rename(temp, target);
+      } catch (err) {
+        await rm(temp, { force: true });
+        throw ioError('write manifest', target, err);
+      }
+      if (state === ('aborted' as typeof state)) {
+        await rm(target, { force: true });
+        checkAborted();
+      }
+      await removeStaleParts(done.length + 1);
+    }
+    state = 'finished';
+    return manifest;
+  }
+
+  async function removeStaleParts(from: number): Promise<void> {
+    for (let n = from; ; n++) {
+      const stale = partPath(base, n);
+      try {
+        await unlink(stale);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw ioError('remove a stale part of an earlier run', stale, err);
+      }
+    }
+  }
+
+  async function abort(): Promise<void> {
+    if (state === 'finished' || state === 'aborted') return;
+    state = 'aborted';
+    const part = current;
+    current = null;
+    if (part !== null) {
+      part.stream.destroy();
+      await finished(part.stream).catch(() => undefined); // the stream's own error is not the one being reported
+    }
+    const files = [...(part ? [part.temp] : []), ...done.map((d) => d.temp), ...placed];
+    await Promise.all(files.map((f) => rm(f, { force: true })));
+  }
+
+  return { write, finish, abort };
+}
