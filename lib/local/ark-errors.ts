@@ -37,6 +37,7 @@ const TABLE: Readonly<Record<string, ArkErrorSpec>> = {
   InternalServiceError: { status: 500, type: 'InternalServiceError', message: 'The service encountered an unexpected internal error.' },
   // Local-only: how a forwarding service reports an upstream it could not reach or that timed out.
   UpstreamUnavailable: { status: 502, type: 'BadGateway', message: 'The upstream service could not be reached.' },
+  UpstreamBadResponse: { status: 502, type: 'BadGateway', message: 'The upstream service sent an answer that is not a JSON object.' },
   ServerOverloaded: { status: 503, type: 'ServiceUnavailable', message: 'The service is currently unable to handle additional requests due to server overload.' },
   UpstreamTimeout: { status: 504, type: 'GatewayTimeout', message: 'The upstream service did not answer in time.' },
 };
