@@ -26,7 +26,11 @@ export interface ChatHandlerOptions {
   readonly responder: ChatResponder;
   /** The only accepted `Authorization: Bearer` token. */
   readonly apiKey: string;
-  /** Consulted once per accepted request with the operation `chat`. @default no faults */
+  /**
+   * Consulted once per request that passed auth and validation, with the operation `chat`:
+   * `status` answers the Ark error for that status (429 with Retry-After), `reset` destroys the
+   * socket, `stall` waits `ms` and then answers normally. @default no faults
+   */
   readonly faults?: FaultDecider;
   /** Extra delay before the responder runs, in ms. @default 0 */
   readonly latencyMs?: number;
