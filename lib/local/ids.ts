@@ -35,7 +35,7 @@ export function formatRequestId(epochMs: number, hostHex: string, tail: number):
   if (!Number.isSafeInteger(epochMs) || epochMs < 0 || epochMs > 9_999_999_999_999) {
     throw new RangeError(`Expected epochMs to be an integer of at most 13 digits, got ${epochMs}`);
   }
-  if (!/^[0-9a-f]{8}$/.test(hostHex)) throw new RangeError(`Expected hostHex to be 8 lowercase hex digits, got ${JSON.stringify(hostHex)}`);
+  checkHostHex(hostHex);
   const tailHex = (((tail % TAIL_SPACE) + TAIL_SPACE) % TAIL_SPACE).toString(16).padStart(6, '0');
   return `02${String(epochMs).padStart(13, '0')}${'0'.repeat(20)}ffff${hostHex}${tailHex}`;
 }
@@ -43,8 +43,8 @@ export function formatRequestId(epochMs: number, hostHex: string, tail: number):
 export function createRequestIdGenerator(options: RequestIdOptions = {}): RequestIdGenerator {
   const now = options.now ?? Date.now;
   const hostHex = options.hostHex ?? '7f000001';
+  checkHostHex(hostHex);
   let tail = options.seed === undefined ? randomInt(TAIL_SPACE) : seededStart(options.seed);
-  formatRequestId(0, hostHex, 0);
   return () => {
     const id = formatRequestId(Math.floor(now()), hostHex, tail);
     tail = (tail + 1) % TAIL_SPACE;
@@ -60,6 +60,10 @@ export function isArkRequestId(value: unknown): value is string {
 export function requestIdTime(id: string): number | undefined {
   const m = ID_PATTERN.exec(id);
   return m ? Number(m[1]) : undefined;
+}
+
+function checkHostHex(hostHex: string): void {
+  if (!/^[0-9a-f]{8}$/.test(hostHex)) throw new RangeError(`Expected hostHex to be 8 lowercase hex digits, got ${JSON.stringify(hostHex)}`);
 }
 
 // One round of splitmix32-style mixing is enough: the start only has to differ between seeds.
