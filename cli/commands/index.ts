@@ -1,5 +1,7 @@
 import type { CommandModule } from 'yargs';
+import { prepCommand } from './prep.ts';
+import { validateCommand } from './validate.ts';
 
-// Each verb is one module under cli/commands; the list is the CLI's table of contents.
+// Each verb is one module under cli/commands; this list is the CLI's table of contents.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [];
+export const commands: CommandModule<any, any>[] = [prepCommand, validateCommand];

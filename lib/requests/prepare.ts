@@ -3,16 +3,22 @@ import { rowToObject, type Row } from '../sources/row.ts';
 import { createLineChecker, type CheckerOptions } from '../validate/checker.ts';
 import { createRejectPolicy, type RejectPolicyOptions } from '../validate/rejects.ts';
 import { createRequestBuilder, type BuildOptions } from './build.ts';
+import { shardOf, type ShardSpec } from './shard.ts';
 
-export interface PrepareOptions extends BuildOptions, RejectPolicyOptions, Omit<CheckerOptions, 'file' | 'trustedBody'> {}
+export interface PrepareOptions extends BuildOptions, RejectPolicyOptions, Omit<CheckerOptions, 'file' | 'trustedBody'> {
+  /** Keep only rows whose custom_id hashes to this shard (`--shard K/N`). */
+  readonly shard?: ShardSpec;
+}
 
-/** Counts that always reconcile: rowsRead = written + rejected + skipped. */
+/** Counts that always reconcile: rowsRead = written + rejected + skipped + otherShards. */
 export interface PrepareStats {
   rowsRead: number;
   written: number;
   rejected: number;
   /** Rows left out on purpose by `--on-empty skip-row`. */
   skipped: number;
+  /** Rows whose custom_id belongs to another shard (`--shard`). */
+  otherShards: number;
   /** Output bytes, newlines included. */
   bytes: number;
 }
@@ -26,7 +32,8 @@ export function createPreparer(options: PrepareOptions): { prepare(row: Row): st
   const build = createRequestBuilder(options);
   const checker = createLineChecker({ ...options, trustedBody: false });
   const policy = createRejectPolicy(options);
-  const stats: PrepareStats = { rowsRead: 0, written: 0, rejected: 0, skipped: 0, bytes: 0 };
+  const stats: PrepareStats = { rowsRead: 0, written: 0, rejected: 0, skipped: 0, otherShards: 0, bytes: 0 };
+  const shard = options.shard;
   const reject = (row: Row, error: ArkBatchError) => {
     stats.rejected++;
     policy.reject(error, () => rowToObject(row));
@@ -42,6 +49,13 @@ export function createPreparer(options: PrepareOptions): { prepare(row: Row): st
           return null;
         }
         reject(row, built.error);
+        return null;
+      }
+      // Rows of other shards are left out before any check, so each shard's uniqueness table
+      // and file limits see only its own lines; a row that cannot be read has no id and is
+      // rejected by every shard alike.
+      if (shard && shardOf(built.line.custom_id, shard.count) !== shard.index) {
+        stats.otherShards++;
         return null;
       }
       const checked = checker.check(built.line, { row: row.index, line: row.line });

@@ -2,18 +2,7 @@ import { ArkBatchError } from '../errors.ts';
 import { DEFAULT_MAX_LINE_BYTES, TARGET_LIMITS, type Target } from '../requests/targets.ts';
 import { checkBatchLine } from './check-line.ts';
 import type { IdSeen } from './checker.ts';
-
-/** One physical line of a JSONL file, as a line splitter yields it. */
-export interface TextLine {
-  /** 1-based physical line number. */
-  readonly line: number;
-  /** The line without its line end. */
-  readonly text: string;
-  /** Byte length of the line without its line end. */
-  readonly bytes: number;
-  /** Set when the line could not be decoded (invalid UTF-8). */
-  readonly error?: ArkBatchError;
-}
+import type { Line } from '../jsonl/lines.ts';
 
 export interface FileValidatorOptions {
   /** @default 'ark' */
@@ -55,7 +44,6 @@ export function createFileValidator(options: FileValidatorOptions) {
   const maxLines = options.maxLines ?? limits.maxLines;
   const file = options.file;
   let lines = 0;
-  let bytes = 0;
   let ids = 0;
   let problems = 0;
   let tokens = 0;
@@ -65,11 +53,10 @@ export function createFileValidator(options: FileValidatorOptions) {
   };
 
   return {
-    check(item: TextLine): void {
+    check(item: Line): void {
       lines++;
-      bytes += item.bytes + 1;
       const ctx = { file, line: item.line };
-      if (item.error) return problem(item.error);
+      if (!item.validUtf8) return problem(new ArkBatchError('E_ENCODING', 'Line is not valid UTF-8', ctx));
       if (item.bytes > maxLineBytes) {
         return problem(new ArkBatchError('E_LINE_TOO_LARGE', `Line is ${item.bytes} bytes, over the ${maxLineBytes}-byte limit`, ctx));
       }
@@ -90,8 +77,10 @@ export function createFileValidator(options: FileValidatorOptions) {
       ids++;
       if (options.estimateTokens) tokens += options.estimateTokens(line.body);
     },
-    /** File-level rules, once every line has been seen. */
-    finish(): ValidateSummary {
+    /** File-level rules, once every line has been seen; `bytes` is the file's exact size. */
+    finish(bytes: number, spilledDuplicates = 0): ValidateSummary {
+      problems += spilledDuplicates;
+      ids -= spilledDuplicates;
       if (bytes > maxFileBytes) {
         problem(new ArkBatchError('E_FILE_TOO_LARGE', `File is ${bytes} bytes, over the ${maxFileBytes}-byte limit; split it (prep --split-bytes)`, { file }));
       }

@@ -1,0 +1,152 @@
+import { Transform, type Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ArkBatchError } from './errors.ts';
+import type { PartInfo, PartsManifest } from './jsonl/parts.ts';
+import { idsUniqueByConstruction } from './requests/custom-id.ts';
+import type { PrepareOptions, PrepareStats } from './requests/prepare.ts';
+import { TARGET_LIMITS } from './requests/targets.ts';
+import type { Row } from './sources/row.ts';
+import { openSource, type OpenSourceOptions } from './sources/open.ts';
+import { createIdTracker } from './validate/id-tracker.ts';
+import { encodeJsonl } from '../transforms/encode-jsonl.ts';
+import { linesToFile } from '../transforms/lines-to-file.ts';
+import { linesToParts } from '../transforms/lines-to-parts.ts';
+import { prepareRequests } from '../transforms/prepare-requests.ts';
+
+export interface PrepOptions extends OpenSourceOptions, Omit<PrepareOptions, 'ids' | 'file' | 'onReject'> {
+  /** A path or `-` (stdin). */
+  readonly input: string;
+  /** A path, or a Writable for the bytes (stdout). Split output needs a path. */
+  readonly output: string | Writable;
+  /** Split into parts of at most this many lines / bytes (path output only). */
+  readonly splitLines?: number;
+  readonly splitBytes?: number;
+  /** Where rejected rows go (JSONL `{row, line, custom_id, code, message, source}`), written atomically. */
+  readonly rejectsPath?: string;
+  /** Memory budget of the custom_id uniqueness table; spills to tmpDir beyond it. @default 64 MiB */
+  readonly idMemoryBytes?: number;
+  readonly signal?: AbortSignal;
+  /** Called every few thousand rows and at the end with bytes and rows read. */
+  readonly onProgress?: (p: { bytes: number; rows: number }) => void;
+}
+
+export interface PrepSummary extends PrepareStats {
+  readonly source: string;
+  readonly format: string;
+  /** Bytes of the source read (0 for Parquet, which is read by row group). */
+  readonly bytesIn: number;
+  readonly output: string;
+  /** Present when the output was split into parts. */
+  readonly manifest?: PartsManifest;
+  /** Present when the output was one file. */
+  readonly file?: PartInfo;
+  readonly rejectsFile?: string;
+  readonly seconds: number;
+}
+
+/**
+ * The whole `prep` as one call: source → rows → requests (template, custom_id, checks) →
+ * JSONL sink, with rejects, split, shard and the file limits. Output files appear only when
+ * the run succeeds; a failed run leaves none behind.
+ */
+export async function prep(options: PrepOptions): Promise<PrepSummary> {
+  const started = Date.now();
+  const split = options.splitLines !== undefined || options.splitBytes !== undefined;
+  const limits = TARGET_LIMITS[options.target ?? 'ark'];
+  const maxFileBytes = options.maxFileBytes ?? limits.maxFileBytes;
+  const maxLines = options.maxLines ?? limits.maxLines;
+  if (split && typeof options.output !== 'string') throw new ArkBatchError('E_USAGE', 'Split output needs a file: give -o OUT.jsonl');
+  if (options.splitBytes !== undefined && options.splitBytes > maxFileBytes) {
+    throw new ArkBatchError('E_USAGE', `--split-bytes ${options.splitBytes} is over the ${maxFileBytes}-byte file limit`);
+  }
+  if (options.splitLines !== undefined && maxLines !== undefined && options.splitLines > maxLines) {
+    throw new ArkBatchError('E_USAGE', `--split-lines ${options.splitLines} is over the ${maxLines}-line file limit`);
+  }
+
+  const source = await openSource(options.input, options);
+  const ids = idsUniqueByConstruction(options.id ?? {}) ? null : createIdTracker({ memoryBytes: options.idMemoryBytes, tmpDir: options.tmpDir });
+  const rejects = options.rejectsPath ? linesToFile({ path: options.rejectsPath }) : undefined;
+  const preparer = prepareRequests({
+    ...options,
+    file: source.name,
+    ids,
+    // Split parts carry their own limits; one file must hold everything otherwise.
+    maxFileBytes: split ? undefined : maxFileBytes,
+    maxLines: split ? undefined : maxLines,
+    // Rejects are few by construction (bounded by --max-rejects), so they skip backpressure.
+    onReject: rejects ? (r) => void rejects.write(JSON.stringify(r)) : undefined,
+  });
+  // A rejects file that cannot be written stops the run like any other output failure.
+  rejects?.on('error', (err) => preparer.destroy(err));
+  const sink = typeof options.output !== 'string'
+    ? null
+    : split
+      ? linesToParts({ path: options.output, splitLines: options.splitLines, splitBytes: options.splitBytes })
+      : linesToFile({ path: options.output });
+
+  const stages: (Readable | Writable)[] = [source.rows];
+  if (options.onProgress) stages.push(progressTap(options.onProgress, source.bytesRead));
+  stages.push(preparer);
+  if (ids) stages.push(spilledDuplicatesGate(ids, source.name));
+  if (sink) stages.push(sink);
+  else stages.push(encodeJsonl(), options.output as Writable);
+
+  try {
+    await pipeline(stages, { signal: options.signal });
+    if (rejects) {
+      rejects.end();
+      await rejects.result;
+    }
+  } catch (err) {
+    rejects?.destroy(err as Error);
+    throw err;
+  } finally {
+    ids?.close();
+    await source.close();
+  }
+  options.onProgress?.({ bytes: source.bytesRead(), rows: preparer.stats.rowsRead });
+  const outcome = sink ? await sink.result : undefined;
+  return {
+    ...preparer.stats,
+    source: source.name,
+    format: source.format,
+    bytesIn: source.bytesRead(),
+    output: typeof options.output === 'string' ? options.output : '-',
+    manifest: split ? (outcome as PartsManifest) : undefined,
+    file: sink && !split ? (outcome as PartInfo) : undefined,
+    rejectsFile: options.rejectsPath,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+/**
+ * Duplicates among ids spilled to disk are only known once every id is in. This stage holds
+ * the end of the stream until the tracker has merged its runs, so a duplicate fails the run
+ * before the sink finishes, and the sink then removes its files instead of publishing them.
+ */
+function spilledDuplicatesGate(ids: ReturnType<typeof createIdTracker>, file: string): Transform {
+  return new Transform({
+    objectMode: true,
+    transform(line, _enc, callback) {
+      callback(null, line);
+    },
+    flush(callback) {
+      ids.finish().then((found) => {
+        if (found.duplicateCount === 0) return callback();
+        const d = found.duplicates[0]!;
+        callback(new ArkBatchError('E_ID_DUPLICATE', `${found.duplicateCount} duplicate custom_id(s), e.g. rows ${d.first} and ${d.second}`, { file, row: d.second }));
+      }, callback);
+    },
+  });
+}
+
+function progressTap(report: (p: { bytes: number; rows: number }) => void, bytes: () => number): Transform {
+  let rows = 0;
+  return new Transform({
+    objectMode: true,
+    transform(row: Row, _enc, callback) {
+      if ((++rows & 0x1fff) === 0) report({ bytes: bytes(), rows });
+      callback(null, row);
+    },
+  });
+}
