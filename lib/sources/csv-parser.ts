@@ -36,7 +36,10 @@ export interface CsvParserOptions {
 export type OnCsvRecord = (cells: string[], line: number, invalidUtf8: boolean, offset: number) => void;
 
 export interface CsvParser {
-  /** Frames every record completed by `chunk`. Throws ArkBatchError on a framing error. */
+  /**
+   * Frames every record completed by `chunk`. Throws ArkBatchError on a framing error; after a
+   * throw (its own or one from `onRecord`) the parser must not be used again.
+   */
   push(chunk: Uint8Array, onRecord: OnCsvRecord): void;
   /** Flushes the last record (no final newline needed). Throws on an unclosed quote. */
   end(onRecord: OnCsvRecord): void;
@@ -137,6 +140,12 @@ export function createCsvParser(options: CsvParserOptions = {}): CsvParser {
       recStart = 0;
     }
     const need = len + chunk.length;
+    if (buf.length > 1 << 20 && need * 4 < buf.length) {
+      // Give back the room a huge record needed once it is gone.
+      const smaller = Buffer.allocUnsafe(Math.max(need * 2, 65536));
+      buf.copy(smaller, 0, 0, len);
+      buf = smaller;
+    }
     if (need > buf.length) {
       const grown = Buffer.allocUnsafe(Math.max(need, Math.min(buf.length * 2, maxRecordBytes + chunk.length), 65536));
       buf.copy(grown, 0, 0, len);
