@@ -1,0 +1,58 @@
+/**
+ * Turns framed CSV records into Rows: the header, column names, and per-row problems that
+ * leave framing intact (ragged rows, invalid UTF-8) become `Row.error` so that the caller
+ * rejects just that row. Pure: the stream shell is transforms/rows-from-csv.ts.
+ */
+import { ArkBatchError } from '../errors.ts';
+import type { Row } from './row.ts';
+
+export interface CsvRowBuilderOptions {
+  /** The first record names the columns; when false columns are "1", "2", … @default true */
+  readonly header?: boolean;
+  /** File name put into error context. */
+  readonly file?: string;
+}
+
+/** Returns the Row for a record, or undefined for the header record. Throws on a bad header. */
+export type CsvRowBuilder = (cells: string[], line: number, invalidUtf8: boolean) => Row | undefined;
+
+export function createCsvRowBuilder(options: CsvRowBuilderOptions = {}): CsvRowBuilder {
+  const header = options.header ?? true;
+  const file = options.file;
+  let columns: readonly string[] | undefined;
+  let index = 0;
+
+  return (cells, line, invalidUtf8) => {
+    if (columns === undefined) {
+      if (header) {
+        if (invalidUtf8) throw new ArkBatchError('E_ENCODING', 'header is not valid UTF-8', { file, line });
+        columns = Object.freeze(checkHeader(cells, file, line));
+        return undefined;
+      }
+      columns = Object.freeze(cells.map((_, i) => String(i + 1)));
+    }
+    index++;
+    let error: ArkBatchError | undefined;
+    if (invalidUtf8) {
+      error = new ArkBatchError('E_ENCODING', 'row is not valid UTF-8', { file, line, row: index });
+    } else if (cells.length !== columns.length) {
+      const what = header ? 'header has' : 'first row has';
+      error = new ArkBatchError('E_ROW_INVALID', `row has ${cells.length} fields, ${what} ${columns.length}`, {
+        file,
+        line,
+        row: index,
+      });
+    }
+    return error ? { index, line, columns, cells, error } : { index, line, columns, cells };
+  };
+}
+
+function checkHeader(names: string[], file: string | undefined, line: number): string[] {
+  const seen = new Set<string>();
+  names.forEach((name, i) => {
+    if (name === '') throw new ArkBatchError('E_CSV_PARSE', `header column ${i + 1} has an empty name`, { file, line });
+    if (seen.has(name)) throw new ArkBatchError('E_CSV_PARSE', `header column ${JSON.stringify(name)} appears twice`, { file, line });
+    seen.add(name);
+  });
+  return names;
+}
