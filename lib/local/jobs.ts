@@ -36,6 +36,7 @@ import { numberedLines } from './jsonl-lines.ts';
 export type JobPhase = 'Queued' | 'Running' | 'Completed' | 'Terminating' | 'Terminated' | 'Failed';
 export const JOB_PHASES: readonly JobPhase[] = ['Queued', 'Running', 'Completed', 'Terminating', 'Terminated', 'Failed'];
 const ACTIVE: ReadonlySet<JobPhase> = new Set(['Queued', 'Running', 'Terminating']);
+const FINAL: ReadonlySet<JobPhase> = new Set(['Completed', 'Terminated', 'Failed']);
 
 export interface TosLocation {
   readonly BucketName: string;
@@ -531,6 +532,7 @@ export async function createJobEngine(options: JobEngineOptions): Promise<JobEng
       .catch(o.onError)
       .finally(() => {
         s.runner = undefined;
+        notify();
         if (!closed) schedule();
       });
   }
@@ -631,8 +633,9 @@ export async function createJobEngine(options: JobEngineOptions): Promise<JobEng
       };
       jobs.set(id, { job, queuedAt: nextSeq++ });
       await persist();
+      const view = structuredClone(job);
       schedule();
-      return structuredClone(job);
+      return view;
     },
     get(id) {
       const s = jobs.get(id);
@@ -688,7 +691,7 @@ export async function createJobEngine(options: JobEngineOptions): Promise<JobEng
     },
     async delete(id) {
       const s = mustGet(id);
-      if (ACTIVE.has(s.job.Status.Phase) || s.runner) throw invalidState(id, s.job.Status.Phase, 'delete');
+      if (ACTIVE.has(s.job.Status.Phase)) throw invalidState(id, s.job.Status.Phase, 'delete');
       jobs.delete(id);
       await rm(jobDir(id), { recursive: true, force: true });
       await persist();
@@ -707,7 +710,8 @@ export async function createJobEngine(options: JobEngineOptions): Promise<JobEng
           if (!s) {
             waiters.delete(check);
             reject(notFound(id));
-          } else if (phases.includes(s.job.Status.Phase)) {
+          } else if (phases.includes(s.job.Status.Phase) && !(s.runner && FINAL.has(s.job.Status.Phase))) {
+            // A final phase counts once its runner has also finished writing state.
             waiters.delete(check);
             resolve(structuredClone(s.job));
           }
