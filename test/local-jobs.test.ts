@@ -9,7 +9,7 @@ import type { BatchJob, CreateJobInput, JobEngine, JobEngineOptions } from '../l
 import { numberedLines } from '../lib/local/jsonl-lines.ts';
 import { memoryStore } from './helpers/memory-store.ts';
 import type { MemoryStore } from './helpers/memory-store.ts';
-import { inputLine, testResponder } from './helpers/test-responder.ts';
+import { abortable, inputLine, testResponder } from './helpers/test-responder.ts';
 
 interface Ctx {
   dir: string;
@@ -337,24 +337,39 @@ test('update changes Name and Description; delete refuses active jobs and remove
 
 test('a job running when the engine dies continues after a restart without losing or duplicating lines', async (t) => {
   const ids = Array.from({ length: 40 }, (_, i) => `row-${i + 1}`);
-  for (const stopAfter of [1, 7, 23]) {
+  for (const [stopAfter, graceful] of [[1, true], [7, true], [23, true], [5, false], [30, false]] as const) {
     const ctx = await setup(t);
     const reached = gate();
     let seen = 0;
-    const first = await engine(ctx, {
+    const echo = testResponder();
+    const opts: JobEngineOptions = {
+      dataDir: ctx.dir,
+      store: ctx.store,
+      expiryCheckMs: 0,
       concurrencyPerJob: 4,
       journalSyncEvery: 3,
-      responder: testResponder(async () => {
+      // Past `stopAfter` requests hang; in the crash case they also ignore their abort signal,
+      // so the abandoned engine never writes again, as if killed.
+      responder: async (body, signal) => {
         if (++seen > stopAfter) {
           reached.open();
-          await new Promise(() => {});
+          await (graceful ? abortable(new Promise(() => {}), signal) : new Promise(() => {}));
         }
-      }),
-    });
+        return echo(body, signal);
+      },
+    };
+    // A graceful stop flushes journals via close(); the crash case just abandons the engine.
+    const first = graceful ? await engine(ctx, opts) : await createJobEngine(opts);
     await putLines(ctx.store, 'batch.jsonl', ids.map((id, i) => inputLine(id, i % 5 === 0 ? `[[fail:500]] ${id}` : `客 ${id}`)));
     const created = await first.create(jobInput());
     await reached.wait();
-    await first.close();
+    if (graceful) await first.close();
+    else {
+      // Let the requests that did finish reach the journal; the rest never will.
+      while (first.get(created.Id)!.RequestCounts.Completed + first.get(created.Id)!.RequestCounts.Failed < stopAfter) {
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }
     assert.equal(first.get(created.Id)!.Status.Phase, 'Running');
     // A crash mid-append leaves a torn record; it must be cut, not parsed or published.
     const jobDir = join(ctx.dir, 'ark-jobs', created.Id);

@@ -24,7 +24,7 @@
  * - TokenUsage = {PromptTokens, CompletionTokens, TotalTokens}, summed from successful replies.
  */
 import { randomInt } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, truncate } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -235,24 +235,43 @@ class Journal {
   }
 }
 
-/** Reads a journal, cutting off a torn last record left by a crash mid-write. */
-async function readJournal(path: string): Promise<JournalRecord[]> {
-  let text: string;
+/** A journal record holds one reply; anything longer is corruption, not data. */
+const JOURNAL_MAX_RECORD_BYTES = 256 * 1024 * 1024;
+
+/** Cuts off a torn last record left by a crash mid-append, so later appends start on a fresh line. */
+async function repairJournal(path: string): Promise<void> {
+  let offset = 0;
+  for await (const line of journalRecords(path)) offset = line.end;
+  const size = await stat(path).then(
+    (st) => st.size,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return 0;
+      throw err;
+    },
+  );
+  if (size > offset) await truncate(path, offset);
+}
+
+/** Streams the complete records of a journal (a torn tail is skipped) with their end offsets. */
+async function* journalRecords(path: string): AsyncGenerator<JournalRecord & { end: number }> {
+  let stream;
   try {
-    text = await readFile(path, 'utf8');
+    const fh = await open(path, 'r');
+    stream = fh.createReadStream();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  const end = text.lastIndexOf('\n') + 1;
-  if (end < text.length) await truncate(path, Buffer.byteLength(text.slice(0, end)));
-  const records: JournalRecord[] = [];
-  for (const line of text.slice(0, end).split('\n')) if (line) records.push(JSON.parse(line) as JournalRecord);
-  return records;
+  let end = 0;
+  for await (const { text, terminated } of numberedLines(stream, JOURNAL_MAX_RECORD_BYTES, path)) {
+    if (!terminated) return;
+    end += Buffer.byteLength(text) + 1;
+    if (text) yield { ...(JSON.parse(text) as JournalRecord), end };
+  }
 }
 
 async function* journalLines(path: string, ok: boolean): AsyncGenerator<string> {
-  for (const r of await readJournal(path)) if (r.ok === ok) yield `${JSON.stringify(r.out)}\n`;
+  for await (const r of journalRecords(path)) if (r.ok === ok) yield `${JSON.stringify(r.out)}\n`;
 }
 
 function usageOf(reply: ChatReply): [number, number, number] {
@@ -365,10 +384,9 @@ export async function createJobEngine(options: JobEngineOptions): Promise<JobEng
   }
 
   async function recoverCounts(s: JobState): Promise<void> {
-    const records = await readJournal(journalPath(s.job.Id));
     const c = { Completed: 0, Failed: 0 };
     const u = { PromptTokens: 0, CompletionTokens: 0, TotalTokens: 0 };
-    for (const r of records) {
+    for await (const r of journalRecords(journalPath(s.job.Id))) {
       if (r.ok) c.Completed++;
       else c.Failed++;
       if (r.u) {
@@ -451,7 +469,9 @@ export async function createJobEngine(options: JobEngineOptions): Promise<JobEng
       return;
     }
     job.RequestCounts.Total = total;
-    const done = new Set((await readJournal(journalPath(job.Id))).map((r) => r.n));
+    await repairJournal(journalPath(job.Id));
+    const done = new Set<number>();
+    for await (const r of journalRecords(journalPath(job.Id))) done.add(r.n);
     await recoverCounts(s);
     await persist();
 
