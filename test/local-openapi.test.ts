@@ -303,16 +303,28 @@ test('Stop, Resume (Id in the query), Update and Delete drive the life cycle; un
   assert.deepEqual([noId.status, noId.json.ResponseMetadata.Error.Code], [400, 'MissingParameter']);
 });
 
-test('injected faults answer with a throttling error or reset the connection', async (t) => {
-  const plan: Array<ReturnType<FaultDecider['decide']>> = [];
-  const faults: FaultDecider = { decide: (op) => (op === 'openapi' ? (plan.shift() ?? null) : null) };
+test('injected faults answer with a throttling error, stall or reset the connection, by action or for all', async (t) => {
+  const plan: Array<{ op: string; fault: ReturnType<FaultDecider['decide']> }> = [];
+  const asked: string[] = [];
+  const faults: FaultDecider = {
+    decide: (op) => {
+      asked.push(op);
+      const i = plan.findIndex((p) => p.op === op);
+      return i === -1 ? null : plan.splice(i, 1)[0].fault;
+    },
+  };
   const svc = await startService(t, {}, { faults });
-  plan.push({ kind: 'status', status: 429 });
+  plan.push({ op: 'openapi', fault: { kind: 'status', status: 429 } });
   const throttled = await svc.call('ListBatchInferenceJobs', {});
   assert.deepEqual([throttled.status, throttled.json.ResponseMetadata.Error.Code], [429, 'AccountFlowLimitExceeded']);
-  plan.push({ kind: 'status', status: 503 });
-  assert.equal((await svc.call('ListBatchInferenceJobs', {})).status, 503);
-  plan.push({ kind: 'reset' });
+  assert.deepEqual(asked, ['ListBatchInferenceJobs', 'openapi']);
+  plan.push({ op: 'GetBatchInferenceJob', fault: { kind: 'status', status: 503 } });
+  assert.equal((await svc.call('ListBatchInferenceJobs', {})).status, 200);
+  const unavailable = await svc.call('GetBatchInferenceJob', { Id: 'bi-x' });
+  assert.deepEqual([unavailable.status, unavailable.json.ResponseMetadata.Error.Code], [503, 'InternalError']);
+  plan.push({ op: 'openapi', fault: { kind: 'stall', ms: 20 } });
+  assert.equal((await svc.call('ListBatchInferenceJobs', {})).status, 200);
+  plan.push({ op: 'openapi', fault: { kind: 'reset' } });
   await assert.rejects(svc.call('ListBatchInferenceJobs', {}));
   assert.equal((await svc.call('ListBatchInferenceJobs', {})).status, 200);
 });

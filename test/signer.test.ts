@@ -119,6 +119,14 @@ test('an STS token is sent and signed as X-Security-Token', () => {
   assert.match(h.Authorization, /SignedHeaders=host;x-content-sha256;x-date;x-security-token,/);
 });
 
+test('a Host header given to signRequest is what gets signed', () => {
+  const base = { method: 'POST', url: 'http://127.0.0.1:9000/?Action=A&Version=2024-01-01', body: '{}', credentials: { accessKeyId: AK, secretAccessKey: SK }, region: 'cn-beijing', service: 'ark', date: new Date('2025-01-15T09:49:23Z') };
+  const viaProxy = signRequest({ ...base, headers: { Host: 'ark.cn-beijing.volcengineapi.com' } });
+  const direct = signRequest({ ...base, url: 'https://ark.cn-beijing.volcengineapi.com/?Action=A&Version=2024-01-01' });
+  assert.equal(viaProxy.Authorization, direct.Authorization);
+  assert.notEqual(signRequest(base).Authorization, direct.Authorization);
+});
+
 test('verifyRequest rejects a stale X-Date, an unknown key, a foreign scope and a missing header', () => {
   const date = new Date('2025-01-15T09:49:23Z');
   const signed = signRequest({

@@ -20,7 +20,10 @@ export interface SignRequestInput {
   readonly method: string;
   /** Absolute URL; its host (with a non-default port) is signed as `host`, its path and query too. */
   readonly url: string | URL;
-  /** Extra headers the caller sends; only `host`, `x-*` ones listed below are signed. */
+  /**
+   * Headers the caller will send. Only a `Host` entry is used: it replaces the URL's host in the
+   * signature (for a proxy or a Host override). Other headers are sent unsigned.
+   */
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: string | Uint8Array;
   readonly credentials: SigningCredentials;
@@ -130,7 +133,8 @@ export function signRequest(input: SignRequestInput): Record<string, string> {
   const xDate = formatXDate(input.date ?? new Date());
   const payloadHash = input.body === undefined || input.body.length === 0 ? EMPTY_SHA256 : sha256Hex(input.body);
   const added: Record<string, string> = { 'X-Date': xDate, 'X-Content-Sha256': payloadHash };
-  const signed: Record<string, string> = { host: url.host, 'x-content-sha256': payloadHash, 'x-date': xDate };
+  const hostOverride = Object.entries(input.headers ?? {}).find(([k]) => k.toLowerCase() === 'host')?.[1];
+  const signed: Record<string, string> = { host: hostOverride ?? url.host, 'x-content-sha256': payloadHash, 'x-date': xDate };
   if (input.credentials.sessionToken) {
     added['X-Security-Token'] = input.credentials.sessionToken;
     signed['x-security-token'] = input.credentials.sessionToken;
