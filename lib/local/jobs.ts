@@ -4,7 +4,7 @@
  * the runner that executes each input line with a ChatResponder.
  *
  * Durability: each finished line is appended to `<dataDir>/ark-jobs/<id>/journal.jsonl` (fsync'd
- * every `journalSyncEvery` lines and at every phase change) in completion order. On start the
+ * every `journalSyncEvery` lines and when the runner stops) in completion order. On start the
  * journal is re-read, so a job that was Running when the process died carries on and skips the
  * lines it already finished; a torn last record is cut off. Results reach the ObjectStore only
  * when the job ends (Completed, or Terminated with its partial results): `results.jsonl` always,
@@ -24,14 +24,16 @@
  * - TokenUsage = {PromptTokens, CompletionTokens, TotalTokens}, summed from successful replies.
  */
 import { randomInt } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ArkBatchError } from '../errors.ts';
-import type { ChatReply, ChatResponder } from './responder-types.ts';
+import type { ChatResponder } from './responder-types.ts';
 import type { ObjectStore } from './store-types.ts';
 import { numberedLines } from './jsonl-lines.ts';
+import { Journal, journalLines, journalRecords, repairJournal, writeFileAtomic } from './job-journal.ts';
+import { outputLine, parseInputLine, usageOf } from './job-lines.ts';
+import type { ParsedLine } from './job-lines.ts';
 
 export type JobPhase = 'Queued' | 'Running' | 'Completed' | 'Terminating' | 'Terminated' | 'Failed';
 export const JOB_PHASES: readonly JobPhase[] = ['Queued', 'Running', 'Completed', 'Terminating', 'Terminated', 'Failed'];
@@ -115,7 +117,7 @@ interface JobState {
   job: BatchJob;
   /** ETag of the input object the journal belongs to. */
   inputEtag?: string;
-  /** Why the runner was aborted: a user stop, expiry, or engine shutdown. */
+  /** Aborts the runner; its reason says why: 'stopped', 'expired' or 'shutdown'. */
   abort?: AbortController;
   runner?: Promise<void>;
   /** Order in which queued jobs start (a sequence number). */
@@ -125,15 +127,6 @@ interface JobState {
 interface PersistedState {
   readonly version: 1;
   readonly jobs: ReadonlyArray<{ job: BatchJob; inputEtag?: string; queuedAt: number }>;
-}
-
-interface JournalRecord {
-  /** Input line number. */
-  n: number;
-  ok: boolean;
-  /** prompt, completion, total tokens (successes only). */
-  u?: [number, number, number];
-  out: Record<string, unknown>;
 }
 
 export interface JobEngine {
@@ -186,148 +179,6 @@ function invalidState(id: string, phase: JobPhase, action: string): ArkBatchErro
     remoteCode: 'OperationDenied.InvalidState',
     status: 400,
   });
-}
-
-async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomInt(1e9)}.tmp`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
-
-/** A journal opened for appending; writes are serialized so records never interleave. */
-class Journal {
-  #fh: FileHandle;
-  #chain: Promise<void> = Promise.resolve();
-  #unsynced = 0;
-  readonly #syncEvery: number;
-
-  private constructor(fh: FileHandle, syncEvery: number) {
-    this.#fh = fh;
-    this.#syncEvery = syncEvery;
-  }
-
-  static async open(path: string, syncEvery: number): Promise<Journal> {
-    return new Journal(await open(path, 'a'), syncEvery);
-  }
-
-  append(record: JournalRecord): Promise<void> {
-    const line = `${JSON.stringify(record)}\n`;
-    this.#chain = this.#chain.then(async () => {
-      await this.#fh.write(line);
-      if (++this.#unsynced >= this.#syncEvery) {
-        this.#unsynced = 0;
-        await this.#fh.sync();
-      }
-    });
-    return this.#chain;
-  }
-
-  async close(): Promise<void> {
-    await this.#chain;
-    await this.#fh.sync();
-    await this.#fh.close();
-  }
-}
-
-/** A journal record holds one reply; anything longer is corruption, not data. */
-const JOURNAL_MAX_RECORD_BYTES = 256 * 1024 * 1024;
-
-/** Cuts off a torn last record left by a crash mid-append, so later appends start on a fresh line. */
-async function repairJournal(path: string): Promise<void> {
-  let offset = 0;
-  for await (const line of journalRecords(path)) offset = line.end;
-  const size = await stat(path).then(
-    (st) => st.size,
-    (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return 0;
-      throw err;
-    },
-  );
-  if (size > offset) await truncate(path, offset);
-}
-
-/** Streams the complete records of a journal (a torn tail is skipped) with their end offsets. */
-async function* journalRecords(path: string): AsyncGenerator<JournalRecord & { end: number }> {
-  let stream;
-  try {
-    const fh = await open(path, 'r');
-    stream = fh.createReadStream();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  let end = 0;
-  for await (const { text, terminated } of numberedLines(stream, JOURNAL_MAX_RECORD_BYTES, path)) {
-    if (!terminated) return;
-    end += Buffer.byteLength(text) + 1;
-    if (text) yield { ...(JSON.parse(text) as JournalRecord), end };
-  }
-}
-
-async function* journalLines(path: string, ok: boolean): AsyncGenerator<string> {
-  for await (const r of journalRecords(path)) if (r.ok === ok) yield `${JSON.stringify(r.out)}\n`;
-}
-
-function usageOf(reply: ChatReply): [number, number, number] {
-  const u = (reply.body.usage ?? {}) as Record<string, unknown>;
-  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-  const p = num(u.prompt_tokens);
-  const c = num(u.completion_tokens);
-  return [p, c, u.total_tokens === undefined ? p + c : num(u.total_tokens)];
-}
-
-/** Ark output line shapes (ark.md §4.2/§4.3), keys in the documented order. */
-export function outputLine(customId: string, reply: ChatReply): { ok: boolean; out: Record<string, unknown> } {
-  const response = { request_id: reply.requestId, status_code: reply.status, body: reply.body };
-  if (reply.status === 200) return { ok: true, out: { id: reply.requestId, custom_id: customId, error: null, response } };
-  const e = (reply.body.error ?? {}) as Record<string, unknown>;
-  return {
-    ok: false,
-    out: {
-      id: reply.requestId,
-      custom_id: customId,
-      response,
-      error: {
-        code: typeof e.code === 'string' ? e.code : `HTTP${reply.status}`,
-        type: typeof e.type === 'string' ? e.type : 'InternalServerError',
-        message: typeof e.message === 'string' ? e.message : `request failed with HTTP ${reply.status}`,
-      },
-    },
-  };
-}
-
-interface ParsedLine {
-  readonly lineNo: number;
-  readonly customId: string;
-  readonly body: Record<string, unknown>;
-}
-
-/** Validates one input line; a message in the style of Ark's "第N行非json数据" notification otherwise. */
-export function parseInputLine(lineNo: number, text: string): ParsedLine | { error: string } | null {
-  if (text.trim() === '') return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { error: `第${lineNo}行非json数据 (line ${lineNo} is not valid JSON)` };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { error: `第${lineNo}行非json对象 (line ${lineNo} is not a JSON object)` };
-  }
-  const rec = value as Record<string, unknown>;
-  if (typeof rec.custom_id !== 'string' || rec.custom_id === '') {
-    return { error: `第${lineNo}行缺少custom_id (line ${lineNo} has no custom_id string)` };
-  }
-  if (typeof rec.body !== 'object' || rec.body === null || Array.isArray(rec.body)) {
-    return { error: `第${lineNo}行缺少body (line ${lineNo} has no body object)` };
-  }
-  return { lineNo, customId: rec.custom_id, body: rec.body as Record<string, unknown> };
 }
 
 export async function createJobEngine(options: JobEngineOptions): Promise<JobEngine> {
