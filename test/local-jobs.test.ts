@@ -341,6 +341,7 @@ test('a job running when the engine dies continues after a restart without losin
   for (const [stopAfter, graceful] of [[1, true], [7, true], [23, true], [5, false], [30, false]] as const) {
     const ctx = await setup(t);
     const reached = gate();
+    const thaw = gate();
     let seen = 0;
     const echo = testResponder();
     const opts: JobEngineOptions = {
@@ -354,7 +355,7 @@ test('a job running when the engine dies continues after a restart without losin
       responder: async (body, signal) => {
         if (++seen > stopAfter) {
           reached.open();
-          await (graceful ? abortable(new Promise(() => {}), signal) : new Promise(() => {}));
+          await (graceful ? abortable(new Promise(() => {}), signal) : thaw.wait());
         }
         return echo(body, signal);
       },
@@ -383,6 +384,12 @@ test('a job running when the engine dies continues after a restart without losin
     assert.deepEqual(job.RequestCounts, { Total: 40, Completed: 32, Failed: 8 });
     const all = [...outputLines(ctx.store, job, 'results'), ...outputLines(ctx.store, job, 'errors')].map((r) => r.custom_id);
     assert.deepEqual(all.sort(), [...ids].sort());
+    if (!graceful) {
+      // Reap the abandoned engine so its journal handle is closed, not left to the GC.
+      const reaped = first.close();
+      thaw.open();
+      await reaped;
+    }
   }
 });
 
