@@ -403,3 +403,25 @@ test('the service never accepts a request whose signature is wrong', async (t) =
   const ok = await svc.call('CreateBatchInferenceJob', createBody());
   assert.equal(ok.status, 200);
 });
+
+test('an unexpected failure is answered with 500 InternalError and handed to the caller', async () => {
+  const broken = { list: () => { throw new Error('disk on fire'); } } as unknown as JobEngine;
+  const handler = createOpenApiHandler({ jobs: broken, store: memoryStore() });
+  let caught: unknown;
+  const server = http.createServer((req, res) => {
+    handler(req, res).catch((err: unknown) => (caught = err));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/?Action=ListBatchInferenceJobs&Version=2024-01-01`);
+    const headers = signRequest({ method: 'POST', url, body: '{}', credentials: LOCAL_CREDENTIALS, region: 'cn-beijing', service: 'ark' });
+    const res = await request(url, { method: 'POST', headers, body: '{}' });
+    const json = (await res.body.json()) as any;
+    assert.deepEqual([res.statusCode, json.ResponseMetadata.Error.Code], [500, 'InternalError']);
+    assert.ok(!JSON.stringify(json).includes('disk on fire'));
+    assert.equal((caught as Error).message, 'disk on fire');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});

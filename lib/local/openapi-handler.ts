@@ -7,7 +7,8 @@
  * Parameters come from the JSON body, with query parameters (other than Action/Version) as a
  * fallback, so ResumeBatchInferenceJob's `?Id=` form works. An X-Security-Token is accepted as
  * signed, not validated. Create with `DryRun: true` answers `DryRunOperation` (HTTP 400) when all
- * checks pass, the Volcengine convention.
+ * checks pass, the Volcengine convention. An unexpected failure is answered with 500 InternalError
+ * and the returned promise rejects with it, so the server can report it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -264,6 +265,8 @@ export function createOpenApiHandler(options: OpenApiHandlerOptions): RequestHan
     } catch (err) {
       if (err instanceof ApiError) return sendError(err);
       if (isArkBatchError(err) && err.remoteCode) return sendError(new ApiError(err.status ?? 400, err.remoteCode, err.detail));
+      // The client gets an answer; the caller (server.ts) still gets the error to report.
+      if (!res.headersSent) sendError(new ApiError(500, 'InternalError', 'The service encountered an internal error.', 100014));
       throw err;
     }
   };
