@@ -190,6 +190,11 @@ test('stopping a running job terminates it and keeps the finished lines as parti
   await putLines(ctx.store, 'batch.jsonl', ['a', 'b', 'c', 'd', 'e'].map((id) => inputLine(id, id)));
   const created = await e.create(jobInput());
   await third.wait();
+  // Counts move while the job runs.
+  const running = e.get(created.Id)!;
+  assert.equal(running.Status.Phase, 'Running');
+  assert.deepEqual(running.RequestCounts, { Total: 5, Completed: 2, Failed: 0 });
+  assert.ok(running.TokenUsage.TotalTokens > 0);
   const stopping = await e.stop(created.Id);
   assert.ok(['Terminating', 'Terminated'].includes(stopping.Status.Phase));
   const job = await e.waitFor(created.Id);
