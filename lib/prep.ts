@@ -63,7 +63,7 @@ export async function prep(options: PrepOptions): Promise<PrepSummary> {
     throw new ArkBatchError('E_USAGE', `--split-lines ${options.splitLines} is over the ${maxLines}-line file limit`);
   }
 
-  const source = await openSource(options.input, options);
+  const source = await openSource(options.input, { binaryCells: true, ...options });
   const ids = idsUniqueByConstruction(options.id ?? {}) ? null : createIdTracker({ memoryBytes: options.idMemoryBytes, tmpDir: options.tmpDir });
   const rejects = options.rejectsPath ? linesToFile({ path: options.rejectsPath }) : undefined;
   const preparer = prepareRequests({

@@ -11,15 +11,18 @@ export interface EncodeJsonlOptions {
  */
 export function encodeJsonl(options: EncodeJsonlOptions = {}): Transform {
   const perChunk = options.linesPerChunk ?? 256;
-  let pending: string[] = [];
+  let pending: (string | Buffer)[] = [];
+  const NL = Buffer.from('\n');
   const flush = (t: Transform) => {
-    if (pending.length) t.push(Buffer.from(pending.join('\n') + '\n'));
+    if (!pending.length) return;
+    if (pending.every((p) => typeof p === 'string')) t.push(Buffer.from(pending.join('\n') + '\n'));
+    else t.push(Buffer.concat(pending.flatMap((p) => [typeof p === 'string' ? Buffer.from(p) : p, NL])));
     pending = [];
   };
   return new Transform({
     writableObjectMode: true,
     transform(item: unknown, _enc, callback) {
-      pending.push(typeof item === 'string' ? item : isEncoded(item) ? item.json : JSON.stringify(item));
+      pending.push(typeof item === 'string' || Buffer.isBuffer(item) ? item : isEncoded(item) ? item.json : JSON.stringify(item));
       if (pending.length >= perChunk) flush(this);
       callback();
     },

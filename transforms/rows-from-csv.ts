@@ -13,6 +13,8 @@ export interface RowsFromCsvOptions {
   readonly header?: boolean;
   /** File name used in error messages. */
   readonly file?: string;
+  /** Emit cells as latin1 binary strings (`Row.binary`): the fast path of prep. @default false */
+  readonly latin1?: boolean;
   /** Largest record in bytes before an E_BUFFER_LIMIT error. @default 134217728 (128 MiB) */
   readonly maxRecordBytes?: number;
   /**
@@ -23,9 +25,9 @@ export interface RowsFromCsvOptions {
 }
 
 export function rowsFromCsv(options: RowsFromCsvOptions = {}): Transform {
-  const { delimiter, header, file, maxRecordBytes, highWaterMark = 1024 } = options;
-  const parser = createCsvParser({ delimiter, file, maxRecordBytes });
-  const toRow = createCsvRowBuilder({ header, file });
+  const { delimiter, header, file, maxRecordBytes, latin1, highWaterMark = 1024 } = options;
+  const parser = createCsvParser({ delimiter, file, maxRecordBytes, latin1 });
+  const toRow = createCsvRowBuilder({ header, file, latin1 });
   const stream = new Transform({
     writableObjectMode: false,
     readableObjectMode: true,

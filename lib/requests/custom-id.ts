@@ -1,5 +1,5 @@
 import { ArkBatchError } from '../errors.ts';
-import type { Row } from '../sources/row.ts';
+import { binaryOf, textOf, type Row } from '../sources/row.ts';
 import { fieldGetter, recordHasField, valueToText } from './fields.ts';
 
 /**
@@ -43,7 +43,7 @@ export function bindIdRule(rule: IdRule, firstRow: Row, file?: string): IdMaker 
     return g;
   };
   const empty = (row: Row, id: string) =>
-    new ArkBatchError('E_ID_EMPTY', 'custom_id is empty', { file, row: row.index, line: row.line, customId: id });
+    new ArkBatchError('E_ID_EMPTY', 'custom_id is empty', { file, row: row.index, line: row.line, customId: row.binary ? textOf(id) : id });
 
   if (rule.column !== undefined) {
     const get = getterFor(rule.column);
@@ -55,12 +55,14 @@ export function bindIdRule(rule: IdRule, firstRow: Row, file?: string): IdMaker 
   const template = rule.template!;
   const parts: (string | ((row: Row) => unknown))[] = [];
   let last = 0;
+  // Binary rows (CSV fast path) get the template's own text as latin1 too, so ids match.
+  const text = (t: string) => (firstRow.binary ? binaryOf(t) : t);
   for (const m of template.matchAll(PLACEHOLDER)) {
-    if (m.index > last) parts.push(template.slice(last, m.index));
+    if (m.index > last) parts.push(text(template.slice(last, m.index)));
     parts.push(getterFor(m[1]!));
     last = m.index + m[0].length;
   }
-  if (last < template.length) parts.push(template.slice(last));
+  if (last < template.length) parts.push(text(template.slice(last)));
   if (!parts.some((p) => typeof p === 'function')) {
     throw new ArkBatchError('E_TEMPLATE', `--id-template ${template} has no placeholder, so every row would get the same id`);
   }

@@ -1,5 +1,5 @@
 import type { ArkBatchError } from '../errors.ts';
-import { rowToObject, type Row } from '../sources/row.ts';
+import { rowToObject, textOf, type Row } from '../sources/row.ts';
 import { createLineChecker, type CheckerOptions } from '../validate/checker.ts';
 import { createRejectPolicy, type RejectPolicyOptions } from '../validate/rejects.ts';
 import { createRequestBuilder, type BuildOptions } from './build.ts';
@@ -24,7 +24,8 @@ export interface PrepareStats {
 }
 
 /**
- * The whole per-row path of `prep` as one function: template, custom_id, schema, size,
+ * The whole per-row path of `prep` as one function. For binary rows (CSV fast path) the line
+ * returned is a latin1 binary string: write it with `Buffer.from(line, 'latin1')`.: template, custom_id, schema, size,
  * uniqueness, reject policy. Returns the encoded line (no newline) or null when the row was
  * rejected or skipped; throws when the run must stop.
  */
@@ -54,11 +55,11 @@ export function createPreparer(options: PrepareOptions): { prepare(row: Row): st
       // Rows of other shards are left out before any check, so each shard's uniqueness table
       // and file limits see only its own lines; a row that cannot be read has no id and is
       // rejected by every shard alike.
-      if (shard && shardOf(built.line.custom_id, shard.count) !== shard.index) {
+      if (shard && shardOf(row.binary ? textOf(built.line.custom_id) : built.line.custom_id, shard.count) !== shard.index) {
         stats.otherShards++;
         return null;
       }
-      const checked = checker.check(built.line, { row: row.index, line: row.line });
+      const checked = checker.check(built.line, { row: row.index, line: row.line, binary: row.binary });
       if (!checked.ok) {
         reject(row, checked.error);
         return null;

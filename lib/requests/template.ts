@@ -1,5 +1,5 @@
 import { ArkBatchError } from '../errors.ts';
-import type { Row } from '../sources/row.ts';
+import { binaryOf, type Row } from '../sources/row.ts';
 import { fieldGetter, isEmptyValue, recordHasField, valueToText } from './fields.ts';
 
 /** What to do when a placeholder's value is missing, null or "". */
@@ -83,6 +83,9 @@ export function compileTemplate(options: TemplateOptions): CompiledTemplate {
         return fieldGetter(path)!;
       });
       const values: unknown[] = new Array(fields.length);
+      // Binary rows (CSV fast path) carry UTF-8 bytes as latin1 strings; the template's own
+      // text is converted once so that the whole body is in the same representation.
+      const tree = firstRow.binary ? toBinary(root) : root;
       return (row) => {
         for (let i = 0; i < getters.length; i++) {
           const v = getters[i]!(row);
@@ -95,7 +98,7 @@ export function compileTemplate(options: TemplateOptions): CompiledTemplate {
           }
           values[i] = v;
         }
-        return { ok: true, body: render(root, values) as Record<string, unknown> };
+        return { ok: true, body: render(tree, values) as Record<string, unknown> };
       };
     },
   };
@@ -133,6 +136,28 @@ function arrayNode(items: readonly Node[]): Node {
 function objectNode(entries: readonly (readonly [string, Node])[]): Node {
   if (!entries.every(([, n]) => n.t === 'const')) return { t: 'object', entries };
   return { t: 'const', v: Object.fromEntries(entries.map(([k, n]) => [k, (n as { v: unknown }).v])) };
+}
+
+function toBinary(node: Node): Node {
+  switch (node.t) {
+    case 'const':
+      return { t: 'const', v: binaryValue(node.v) };
+    case 'value':
+      return node;
+    case 'text':
+      return { t: 'text', parts: node.parts.map((p) => (typeof p === 'string' ? binaryOf(p) : p)) };
+    case 'array':
+      return { t: 'array', items: node.items.map(toBinary) };
+    case 'object':
+      return { t: 'object', entries: node.entries.map(([k, n]) => [binaryOf(k), toBinary(n)] as const) };
+  }
+}
+
+function binaryValue(v: unknown): unknown {
+  if (typeof v === 'string') return binaryOf(v);
+  if (Array.isArray(v)) return v.map(binaryValue);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [binaryOf(k), binaryValue(x)]));
+  return v;
 }
 
 function render(node: Node, values: readonly unknown[]): unknown {

@@ -11,6 +11,8 @@ export interface CsvRowBuilderOptions {
   readonly header?: boolean;
   /** File name put into error context. */
   readonly file?: string;
+  /** Cells arrive as latin1 binary strings (parser option `latin1`); rows are marked `binary`. */
+  readonly latin1?: boolean;
 }
 
 /** Returns the Row for a record, or undefined for the header record. Throws on a bad header. */
@@ -26,7 +28,7 @@ export function createCsvRowBuilder(options: CsvRowBuilderOptions = {}): CsvRowB
     if (columns === undefined) {
       if (header) {
         if (invalidUtf8) throw new ArkBatchError('E_ENCODING', 'header is not valid UTF-8', { file, line });
-        columns = Object.freeze(checkHeader(cells, file, line));
+        columns = Object.freeze(checkHeader(options.latin1 ? cells.map(fromBinary) : cells, file, line));
         return undefined;
       }
       columns = Object.freeze(cells.map((_, i) => String(i + 1)));
@@ -43,8 +45,13 @@ export function createCsvRowBuilder(options: CsvRowBuilderOptions = {}): CsvRowB
         row: index,
       });
     }
-    return error ? { index, line, columns, cells, error } : { index, line, columns, cells };
+    const row: Row = error ? { index, line, columns, cells, error } : { index, line, columns, cells };
+    return options.latin1 ? { ...row, binary: true } : row;
   };
+}
+
+function fromBinary(cell: string): string {
+  return Buffer.from(cell, 'latin1').toString('utf8');
 }
 
 function checkHeader(names: string[], file: string | undefined, line: number): string[] {

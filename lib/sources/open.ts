@@ -15,6 +15,8 @@ export interface OpenSourceOptions {
   readonly delimiter?: string;
   /** CSV header row. @default true */
   readonly header?: boolean;
+  /** CSV cells as latin1 binary strings (`Row.binary`), the fast path for prep. @default false */
+  readonly binaryCells?: boolean;
   /** The bytes of stdin, when `input` is `-`. */
   readonly stdin?: Readable;
   /** Directory for the temp copy of a Parquet file read from stdin. @default os.tmpdir() */
@@ -77,7 +79,12 @@ export async function openSource(input: string, options: OpenSourceOptions = {})
       ? rowsFromJsonl({ file: name })
       : format === 'json'
         ? rowsFromJson({ file: name })
-        : rowsFromCsv({ file: name, delimiter: options.delimiter ?? (format === 'tsv' ? '\t' : ','), header: options.header ?? true });
+        : rowsFromCsv({
+            file: name,
+            delimiter: options.delimiter ?? (format === 'tsv' ? '\t' : ','),
+            header: options.header ?? true,
+            latin1: options.binaryCells ?? false,
+          });
   // Errors of any stage surface on the rows stream, where the caller's pipeline sees them.
   const rows = pipeline(bytes, counter, reader, () => {}) as unknown as Readable;
   return { rows, format, name, sizeBytes, bytesRead: () => read, close: async () => {} };

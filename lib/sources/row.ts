@@ -14,6 +14,11 @@ export interface Row {
   readonly columns?: readonly string[];
   /** Cell texts of a tabular row, aligned with `columns`. */
   readonly cells?: readonly string[];
+  /**
+   * Cells are latin1 "binary strings": each char is one byte of the UTF-8 text. Set by the CSV
+   * fast path; consumers that show or hash text decode with `textOf`.
+   */
+  readonly binary?: boolean;
   /** Values of a record row. */
   readonly record?: Readonly<Record<string, unknown>>;
   /**
@@ -31,6 +36,16 @@ export function rowToObject(row: Row): Record<string, unknown> {
   const columns = row.columns ?? [];
   const cells = row.cells ?? [];
   const n = Math.max(columns.length, cells.length);
-  for (let i = 0; i < n; i++) out[columns[i] ?? `_${i + 1}`] = cells[i];
+  for (let i = 0; i < n; i++) out[columns[i] ?? `_${i + 1}`] = row.binary ? textOf(cells[i]!) : cells[i];
   return out;
+}
+
+/** A latin1 binary string back to the text it encodes. */
+export function textOf(binary: string): string {
+  return Buffer.from(binary, 'latin1').toString('utf8');
+}
+
+/** Text to its latin1 binary string (its UTF-8 bytes, one char each). */
+export function binaryOf(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
 }

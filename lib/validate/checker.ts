@@ -2,6 +2,7 @@ import { ArkBatchError } from '../errors.ts';
 import type { BatchLine, Target } from '../requests/targets.ts';
 import { DEFAULT_MAX_LINE_BYTES } from '../requests/targets.ts';
 import { checkBatchLine } from './check-line.ts';
+import { textOf } from '../sources/row.ts';
 
 /** The part of the id tracker the checker needs (lib/validate/id-tracker.ts implements it). */
 export interface IdSeen {
@@ -30,10 +31,19 @@ export type CheckResult =
   | { readonly ok: false; readonly error: ArkBatchError };
 
 export interface LineChecker {
-  /** Checks one line object and encodes it; `row` is the 1-based source row used in messages. */
-  check(line: BatchLine, where: { row?: number; line?: number }): CheckResult;
+  /**
+   * Checks one line object and encodes it; `row` is the 1-based source row used in messages.
+   * `binary`: the line's strings are latin1 binary strings (CSV fast path), so the JSON text
+   * is too, and its length is its UTF-8 byte count.
+   */
+  check(line: BatchLine, where: { row?: number; line?: number; binary?: boolean }): CheckResult;
   /** Bytes (with newlines) and lines accepted so far. */
   readonly totals: { readonly lines: number; readonly bytes: number };
+}
+
+/** Built only on the error path: decoding a binary id for every row would cost more than the check. */
+function errorContext(file: string | undefined, line: BatchLine, where: { row?: number; line?: number; binary?: boolean }) {
+  return { file, row: where.row, line: where.line, customId: where.binary ? textOf(line.custom_id) : line.custom_id };
 }
 
 /**
@@ -47,29 +57,28 @@ export function createLineChecker(options: CheckerOptions): LineChecker {
   return {
     totals,
     check(line, where) {
-      const ctx = { file: options.file, row: where.row, line: where.line, customId: line.custom_id };
       if (!options.trustedBody) {
-        const problem = checkBatchLine(line, target, ctx);
-        if (problem) return { ok: false, error: problem };
+        const problem = checkBatchLine(line, target, {});
+        if (problem) return { ok: false, error: new ArkBatchError(problem.code, problem.detail, errorContext(options.file, line, where)) };
       }
       const json = JSON.stringify(line);
-      const bytes = Buffer.byteLength(json);
+      const bytes = where.binary ? json.length : Buffer.byteLength(json);
       if (bytes > maxLineBytes) {
-        return { ok: false, error: new ArkBatchError('E_LINE_TOO_LARGE', `Line is ${bytes} bytes, over the ${maxLineBytes}-byte limit (--max-line-bytes)`, ctx) };
+        return { ok: false, error: new ArkBatchError('E_LINE_TOO_LARGE', `Line is ${bytes} bytes, over the ${maxLineBytes}-byte limit (--max-line-bytes)`, errorContext(options.file, line, where)) };
       }
       if (options.ids && where.row !== undefined) {
         const first = options.ids.add(line.custom_id, where.row);
         if (first !== null) {
-          return { ok: false, error: new ArkBatchError('E_ID_DUPLICATE', `custom_id ${JSON.stringify(line.custom_id)} duplicates row ${first}`, ctx) };
+          return { ok: false, error: new ArkBatchError('E_ID_DUPLICATE', `custom_id duplicates row ${first}`, errorContext(options.file, line, where)) };
         }
       }
       totals.lines++;
       totals.bytes += bytes + 1;
       if (options.maxFileBytes !== undefined && totals.bytes > options.maxFileBytes) {
-        throw new ArkBatchError('E_FILE_TOO_LARGE', `Output passes the ${options.maxFileBytes}-byte file limit; split it with --split-bytes`, ctx);
+        throw new ArkBatchError('E_FILE_TOO_LARGE', `Output passes the ${options.maxFileBytes}-byte file limit; split it with --split-bytes`, errorContext(options.file, line, where));
       }
       if (options.maxLines !== undefined && totals.lines > options.maxLines) {
-        throw new ArkBatchError('E_FILE_TOO_LARGE', `Output passes the ${options.maxLines}-line file limit; split it with --split-lines`, ctx);
+        throw new ArkBatchError('E_FILE_TOO_LARGE', `Output passes the ${options.maxLines}-line file limit; split it with --split-lines`, errorContext(options.file, line, where));
       }
       return { ok: true, json, bytes };
     },
