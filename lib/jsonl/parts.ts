@@ -19,7 +19,7 @@
  * the rename makes the result atomic for readers, not durable across a power loss.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, openSync, rmSync, type WriteStream } from 'node:fs';
 import { rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
@@ -69,7 +69,10 @@ export interface PartsWriter {
   write(line: string | Uint8Array): Promise<void> | null;
   /** Closes the last part, renames everything into place and writes the manifest. */
   finish(): Promise<PartsManifest>;
-  /** Removes every file of this run; safe at any time and more than once. */
+  /**
+   * Removes every file of this run, synchronously before it returns (the promise only waits for
+   * the open file to close); safe at any time and more than once.
+   */
   abort(): Promise<void>;
 }
 
@@ -155,7 +158,14 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
     const number = done.length + 1;
     const final = single ? base : partPath(base, number);
     const temp = join(dir, `.${basename(final)}.${runTag}.tmp`);
-    const stream = createWriteStream(temp, { flags: 'wx', highWaterMark: writeBufferBytes });
+    // Opened synchronously so the file exists from here on and abort() can remove it at once.
+    let fd: number;
+    try {
+      fd = openSync(temp, 'wx');
+    } catch (err) {
+      throw ioError('create part', final, err, single ? undefined : number);
+    }
+    const stream = createWriteStream(temp, { fd, highWaterMark: writeBufferBytes });
     // Errors are read back from `stream.errored` and from finished(); this listener only keeps
     // an error that happens between writes from being an uncaught 'error' event.
     stream.on('error', () => {});
@@ -284,17 +294,27 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
     }
   }
 
-  async function abort(): Promise<void> {
-    if (state === 'finished' || state === 'aborted') return;
+  function abort(): Promise<void> {
+    if (state === 'finished' || state === 'aborted') return Promise.resolve();
     state = 'aborted';
     const part = current;
     current = null;
-    if (part !== null) {
-      part.stream.destroy();
-      await finished(part.stream).catch(() => undefined); // the stream's own error is not the one being reported
-    }
     const files = [...(part ? [part.temp] : []), ...done.map((d) => d.temp), ...placed];
-    await Promise.all(files.map((f) => rm(f, { force: true })));
+    try {
+      // Synchronously: pipeline() rejects as soon as the destination is destroyed, and a CLI
+      // that exits right then must not leave files behind. An open fd does not stop unlink.
+      for (const f of files) rmSync(f, { force: true });
+    } catch (err) {
+      part?.stream.destroy();
+      return Promise.reject(ioError('remove an unfinished part', base, err));
+    }
+    if (part === null) return Promise.resolve();
+    part.stream.destroy();
+    // The stream's own error, if any, is not the one being reported: the caller's is.
+    return finished(part.stream).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   return { write, finish, abort };
