@@ -90,12 +90,14 @@ test('parts concatenate to exactly the input lines, stay within both limits, and
       inputArb,
       fc.option(fc.integer({ min: 1, max: 40 }), { nil: undefined }),
       fc.option(fc.integer({ min: 2, max: 3000 }), { nil: undefined }),
-      async (lines, splitLines, bytesLimit) => {
+      // Small write buffers make lines span and exceed the coalescing chunk.
+      fc.constantFrom(16, 200, 1 << 20),
+      async (lines, splitLines, bytesLimit, writeBufferBytes) => {
         // Never below the longest line: that case is the E_LINE_TOO_LARGE test's.
         const splitBytes = bytesLimit === undefined ? undefined : Math.max(bytesLimit, ...lines.map((l) => byteLen(l) + 1));
         await withTmp(async (dir) => {
           const base = join(dir, 'out.jsonl');
-          const out = linesToParts({ path: base, splitLines, splitBytes });
+          const out = linesToParts({ path: base, splitLines, splitBytes, writeBufferBytes });
           await pipeline(Readable.from(lines, { objectMode: true }), out);
           const { manifest, parts } = await readRun(dir, base);
           assert.deepEqual(await out.result, manifest);

@@ -38,7 +38,10 @@ export interface PartsWriterOptions extends PartLimits {
   readonly path: string;
   /** `parts` writes numbered parts and a manifest; `single` writes `path` itself, without limits. @default 'parts' */
   readonly mode?: 'parts' | 'single';
-  /** Bytes the file stream may buffer before a write waits for it to drain. @default 1048576 (1 MiB) */
+  /**
+   * Bytes the file stream may buffer before a write waits for it to drain; lines are also
+   * gathered into chunks of min(this, 64 KiB) before they reach the stream. @default 1048576 (1 MiB)
+   */
   readonly writeBufferBytes?: number;
 }
 
@@ -140,6 +143,9 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
   const dir = dirname(base);
   const runTag = randomBytes(6).toString('hex');
 
+  const chunkBytes = Math.min(writeBufferBytes, 64 * 1024);
+  let chunk = Buffer.allocUnsafeSlow(chunkBytes);
+  let chunkPos = 0;
   let current: OpenPart | null = null;
   const done: DonePart[] = [];
   /** Files already renamed into place by a finish() that then failed; abort removes them. */
@@ -174,6 +180,7 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
 
   async function closePart(part: OpenPart): Promise<void> {
     try {
+      flush(part);
       part.stream.end();
       await finished(part.stream);
     } catch (err) {
@@ -199,21 +206,41 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
     }
   }
 
+  /** Hands the coalesced lines to the file stream (and the hash); false when it is now full. */
+  function flush(part: OpenPart): boolean {
+    if (chunkPos === 0) return true;
+    const out = chunk.subarray(0, chunkPos);
+    part.hash.update(out);
+    // The stream keeps `out` until written, so the next lines go to a fresh chunk.
+    chunk = Buffer.allocUnsafeSlow(chunkBytes);
+    chunkPos = 0;
+    return part.stream.write(out);
+  }
+
+  /**
+   * Lines are coalesced into `chunkBytes` chunks: one stream write and one hash update per chunk
+   * instead of per line. Returns false when the caller must wait for the stream to drain.
+   */
   function append(part: OpenPart, line: string | Uint8Array, size: number): boolean {
     if (part.stream.errored) throw ioError('write part', part.final, part.stream.errored, single ? undefined : part.number);
     part.lines++;
     part.bytes += size;
     lines++;
     bytes += size;
-    if (typeof line === 'string') {
-      const buf = Buffer.from(`${line}\n`, 'utf8');
-      part.hash.update(buf);
-      return part.stream.write(buf);
+    let accepted = true;
+    if (chunkPos + size > chunkBytes) accepted = flush(part);
+    if (size > chunkBytes) {
+      const big = typeof line === 'string' ? Buffer.from(`${line}\n`, 'utf8') : Buffer.concat([line, NEWLINE]);
+      part.hash.update(big);
+      return part.stream.write(big) && accepted;
     }
-    part.hash.update(line);
-    part.hash.update(NEWLINE);
-    part.stream.write(line);
-    return part.stream.write(NEWLINE);
+    if (typeof line === 'string') chunkPos += chunk.write(line, chunkPos, 'utf8');
+    else {
+      chunk.set(line, chunkPos);
+      chunkPos += line.byteLength;
+    }
+    chunk[chunkPos++] = 0x0a;
+    return accepted;
   }
 
   async function rotateThenAppend(line: string | Uint8Array, size: number): Promise<void> {
@@ -299,6 +326,7 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
     state = 'aborted';
     const part = current;
     current = null;
+    chunkPos = 0;
     const files = [...(part ? [part.temp] : []), ...done.map((d) => d.temp), ...placed];
     try {
       // Synchronously: pipeline() rejects as soon as the destination is destroyed, and a CLI
