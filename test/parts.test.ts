@@ -273,3 +273,20 @@ test('writing into a missing directory is E_IO naming the file', async () => {
     assert.deepEqual(await readdir(dir), []);
   });
 });
+
+test('the core writer refuses a write while the previous one is still pending', async () => {
+  await withTmp(async (dir) => {
+    const writer = createPartsWriter({ path: join(dir, 'out.jsonl'), splitLines: 1 });
+    assert.equal(writer.write('a'), null);
+    const rotating = writer.write('b');
+    assert.ok(rotating instanceof Promise);
+    assert.throws(() => writer.write('c'), isCode('E_USAGE'));
+    await assert.rejects(writer.finish(), isCode('E_USAGE'));
+    await rotating;
+    const next = writer.write('c');
+    assert.ok(next instanceof Promise);
+    await writer.abort();
+    await assert.rejects(next, isCode('E_ABORTED'));
+    assert.deepEqual(await readdir(dir), []);
+  });
+});

@@ -66,7 +66,8 @@ export interface PartsManifest {
 export interface PartsWriter {
   /**
    * Appends one line (without its newline; one is added). Returns null when the line was
-   * accepted at once, or a promise to await before the next write (buffer full, part change).
+   * accepted at once, or a promise that must settle before the next write or finish (buffer
+   * full, part change); calling either earlier is E_USAGE.
    * A Uint8Array line is kept by reference until written: do not reuse it.
    */
   write(line: string | Uint8Array): Promise<void> | null;
@@ -153,6 +154,19 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
   let lines = 0;
   let bytes = 0;
   let state: 'writing' | 'finishing' | 'finished' | 'aborted' = 'writing';
+  /** Set while a write's promise is unsettled: the next write or finish must wait for it. */
+  let waiting = false;
+
+  function waitFor(promise: Promise<void>): Promise<void> {
+    waiting = true;
+    return promise.finally(() => {
+      waiting = false;
+    });
+  }
+
+  function checkNotWaiting(call: string): void {
+    if (waiting) throw new ArkBatchError('E_USAGE', `Expected ${call} after the previous write's promise settled, got it while that write was pending`);
+  }
 
   /** A destroy() may land while a rotation or finish is awaiting; they must not create files after it. */
   function checkAborted(): void {
@@ -251,6 +265,7 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
 
   function write(line: string | Uint8Array): Promise<void> | null {
     if (state !== 'writing') throw new ArkBatchError('E_USAGE', `Expected write() before finish() or abort(), got it while ${state}`);
+    checkNotWaiting('write()');
     let size: number;
     if (typeof line === 'string') {
       if (line.includes('\n')) throw new ArkBatchError('E_USAGE', 'Expected an encoded line without a newline, got one containing \\n', { line: lines + 1 });
@@ -267,18 +282,28 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
         file: base,
       });
     }
-    if (current !== null && startsNewPart(current.lines, current.bytes, size, limits)) return rotateThenAppend(line, size);
+    if (current !== null && startsNewPart(current.lines, current.bytes, size, limits)) return waitFor(rotateThenAppend(line, size));
     const part = (current ??= openPart());
-    return append(part, line, size) ? null : drain(part);
+    return append(part, line, size) ? null : waitFor(drain(part));
   }
 
   async function finish(): Promise<PartsManifest> {
     if (state !== 'writing') throw new ArkBatchError('E_USAGE', `Expected finish() once, got it while ${state}`);
+    checkNotWaiting('finish()');
     state = 'finishing';
     // A single file exists even when empty; split mode with no lines has no parts.
     if (current === null && single) current = openPart();
     if (current !== null) await closePart(current);
     const manifest: PartsManifest = { version: 1, parts: done.map((d) => d.info), lines, bytes };
+    if (!single) {
+      // From the first rename on, an earlier run's manifest would describe a mix of its parts and
+      // ours; without it, an interrupted rename phase is plainly incomplete.
+      try {
+        await rm(manifestPath(base), { force: true });
+      } catch (err) {
+        throw ioError('remove the earlier manifest', manifestPath(base), err);
+      }
+    }
     for (const d of done) {
       checkAborted();
       try {
