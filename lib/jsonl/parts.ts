@@ -198,8 +198,10 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
       part.stream.end();
       await finished(part.stream);
     } catch (err) {
+      checkAborted(); // a destroyed stream fails with "premature close"; the abort is the real story
       throw ioError('write part', part.final, err, single ? undefined : part.number);
     }
+    checkAborted();
     current = null;
     const info: PartInfo = {
       file: basename(part.final),
@@ -216,6 +218,7 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
       if (part.stream.errored) throw part.stream.errored;
       await once(part.stream, 'drain');
     } catch (err) {
+      checkAborted();
       throw ioError('write part', part.final, err, single ? undefined : part.number);
     }
   }
