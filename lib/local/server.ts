@@ -190,11 +190,12 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const apiKey = options.apiKey ?? LOCAL_API_KEY;
   const region = options.region ?? LOCAL_REGION;
   const latencyMs = options.latencyMs ?? 0;
+  // Parsed first: a bad spec is a usage error and must not leave a temp dir behind.
+  const faults = createFaults(options.faults, options.seed ?? 0, { stallMs: options.stallMs });
   const ownDataDir = options.dataDir === undefined;
   const dataDir = ownDataDir ? await fs.mkdtemp(path.join(os.tmpdir(), 'ark-batch-serve-')) : path.resolve(options.dataDir!);
   await fs.mkdir(dataDir, { recursive: true });
   const store = createDiskStore(path.join(dataDir, 'tos'), { minPartSize: options.minPartSize });
-  const faults = createFaults(options.faults, options.seed ?? 0, { stallMs: options.stallMs });
   const tos = createTosHandler({ store, accessKey, secretKey, region, securityToken: options.securityToken });
   const closing = new AbortController();
 

@@ -78,9 +78,9 @@ export function newTosRequestId(): string {
 /** Hosts that address the service itself rather than a bucket: IP literals, localhost, single-label names. */
 function isServiceHost(hostname: string): boolean {
   if (isIP(hostname.replace(/^\[|\]$/g, '')) !== 0) return true;
-  if (hostname === 'localhost' || !hostname.includes('.')) return true;
-  // A bucket subdomain needs at least <bucket>.<service>.<tld>.
-  return hostname.split('.').length < 3;
+  const labels = hostname.split('.');
+  // `bucket.tos-cn-beijing.volces.com` names a bucket; `tos-cn-beijing.volces.com` is the service.
+  return !(labels.length >= 3 && labels[1].startsWith('tos-'));
 }
 
 function hostnameOf(host: string): string {
