@@ -1,4 +1,5 @@
 import { TosClient } from '@volcengine/tos-sdk';
+import type { Readable } from 'node:stream';
 import { request } from 'undici';
 import type { LocalServer } from '../../lib/local/server.ts';
 import { decodePath, formatTosDate, parseRawQuery, signTosRequest } from '../../lib/local/tos-signature.ts';
@@ -19,7 +20,7 @@ export interface RawRequest {
   readonly rawPath: string;
   readonly rawQuery?: string;
   readonly headers?: Record<string, string>;
-  readonly body?: string | Buffer;
+  readonly body?: string | Buffer | Readable;
   readonly date?: Date;
   /** Sign with these instead of the server's. */
   readonly accessKey?: string;
@@ -30,7 +31,7 @@ export interface RawRequest {
 }
 
 /** A TOS request signed like the SDK signs it, sent with undici so tests control every byte. */
-export async function signedRequest(server: LocalServer, req: RawRequest): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+export async function signedRequest(server: Pick<LocalServer, 'tosEndpoint' | 'accessKey' | 'secretKey' | 'region'>, req: RawRequest): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   const host = new URL(server.tosEndpoint).host;
   const headers: Record<string, string> = { host, 'x-tos-date': formatTosDate(req.date ?? new Date()), 'x-tos-content-sha256': 'UNSIGNED-PAYLOAD', ...req.headers };
   const rawQuery = req.rawQuery ?? '';
