@@ -1,12 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { TosServerError } from '@volcengine/tos-sdk';
 import fc from 'fast-check';
 import { startLocalServer, type LocalServer } from '../lib/local/server.ts';
+import { formatTosDate, signTosRequest } from '../lib/local/tos-signature.ts';
 import { crc64, crc64ToString } from '../lib/tos/crc64.ts';
 import { sdkClient, signedRequest, type Style } from './helpers/tos.ts';
 
@@ -312,4 +314,48 @@ test('every response carries x-tos-request-id, including HEAD 404s and unsupport
   const bad = await signedRequest(server, { method: 'GET', rawPath: '/bkt-path/%E4%B8' , unsigned: true });
   assert.equal(bad.status, 400);
   assert.ok(bad.headers['x-tos-request-id']);
+});
+
+test('ListObjects v1 pages with Marker / NextMarker', async () => {
+  const client = sdkClient(server, 'path');
+  await client.createBucket({ bucket: 'bkt-v1' });
+  for (const key of ['k1', 'k2', 'k3']) await client.putObject({ bucket: 'bkt-v1', key, body: Buffer.from(key) });
+  const first = await client.listObjects({ bucket: 'bkt-v1', maxKeys: 2 });
+  assert.deepEqual(first.data.Contents.map((c) => c.Key), ['k1', 'k2']);
+  assert.equal(first.data.IsTruncated, true);
+  assert.equal(first.data.NextMarker, 'k2');
+  const second = await client.listObjects({ bucket: 'bkt-v1', maxKeys: 2, marker: first.data.NextMarker });
+  assert.deepEqual(second.data.Contents.map((c) => c.Key), ['k3']);
+  assert.equal(second.data.IsTruncated, false);
+});
+
+test('an absolute-URI request line (forward-proxy style) addresses the bucket named by its host', async () => {
+  await sdkClient(server, 'path').createBucket({ bucket: 'bkt-abs' });
+  await sdkClient(server, 'path').putObject({ bucket: 'bkt-abs', key: 'plain.txt', body: Buffer.from('absolute') });
+  const bucketHost = 'bkt-abs.tos-cn-beijing.volces.com';
+  const headers: Record<string, string> = { host: bucketHost, 'x-tos-date': formatTosDate(new Date()), 'x-tos-content-sha256': 'UNSIGNED-PAYLOAD' };
+  headers.authorization = signTosRequest({
+    accessKey: server.accessKey,
+    secretKey: server.secretKey,
+    region: server.region,
+    tosDate: headers['x-tos-date'],
+    method: 'GET',
+    decodedPath: '/plain.txt',
+    query: [],
+    signedHeaders: ['host', 'x-tos-content-sha256', 'x-tos-date'],
+    headers,
+  }).authorization;
+  const { port } = new URL(server.tosEndpoint);
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: `http://${bucketHost}/plain.txt`, headers }, resolve).on('error', reject);
+  });
+  assert.equal(res.statusCode, 200);
+  assert.equal((await readAll(res)).toString(), 'absolute');
+});
+
+test('the server keeps idle connections longer than the SDK agent’s 30 s, so reused sockets are never closed under it', async () => {
+  const res = await signedRequest(server, { method: 'GET', rawPath: '/' });
+  assert.equal(res.status, 200);
+  const timeout = Number(/timeout=(\d+)/.exec(String(res.headers['keep-alive']))?.[1]);
+  assert.ok(timeout > 30, `keep-alive timeout ${timeout}`);
 });

@@ -420,23 +420,27 @@ export function createDiskStore(dataDir: string, options: DiskStoreOptions = {})
       const markerBytes = Buffer.from(marker, 'utf8');
       // A marker holding the delimiter after the prefix was a common prefix: skip everything under it.
       const skipUnder = delimiter && marker.startsWith(prefix) && marker.indexOf(delimiter, prefix.length) >= 0 ? marker : null;
-      let lo = 0;
-      let hi = sorted.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (compareBytes(sorted[mid].keyBytes, markerBytes) <= 0) lo = mid + 1;
-        else hi = mid;
-      }
+      const prefixBytes = Buffer.from(prefix, 'utf8');
+      // First index past the marker and not before the prefix: keys under a prefix are contiguous.
+      const firstAfter = (bound: Buffer, inclusive: boolean) => {
+        let lo = 0;
+        let hi = sorted.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          const cmp = compareBytes(sorted[mid].keyBytes, bound);
+          if (cmp < 0 || (cmp === 0 && !inclusive)) lo = mid + 1;
+          else hi = mid;
+        }
+        return lo;
+      };
+      const lo = Math.max(firstAfter(markerBytes, false), firstAfter(prefixBytes, true));
       const objects: StoredObjectInfo[] = [];
       const commonPrefixes: string[] = [];
       let last = '';
       let isTruncated = false;
       for (let i = lo; i < sorted.length; i++) {
         const key = sorted[i].sidecar.key;
-        if (!key.startsWith(prefix)) {
-          if (compareBytes(sorted[i].keyBytes, Buffer.from(prefix, 'utf8')) > 0) break;
-          continue;
-        }
+        if (!key.startsWith(prefix)) break;
         if (skipUnder && key.startsWith(skipUnder)) continue;
         const cut = delimiter ? key.indexOf(delimiter, prefix.length) : -1;
         const entry = cut >= 0 ? key.slice(0, cut + delimiter.length) : key;
