@@ -238,3 +238,45 @@ test('objects and unfinished uploads survive reopening the data dir; leftover te
     assert.deepEqual(await fs.readdir(path.join(dir, 'tmp')), []);
   });
 });
+
+test('concurrent puts and part uploads to one name leave exactly one complete winner and no stray files', async () => {
+  await withStore(
+    async (store, dir) => {
+      await store.createBucket('bkt-c');
+      const bodies = Array.from({ length: 12 }, (_, i) => Buffer.alloc(64 * 1024 + i, String.fromCharCode(97 + i)));
+      await Promise.all(bodies.map((b) => store.putObject('bkt-c', 'same', Readable.from([b.subarray(0, 1000), b.subarray(1000)]))));
+      const got = await store.getObject('bkt-c', 'same');
+      const content = Buffer.from(await text(got!.body));
+      assert.ok(bodies.some((b) => b.equals(content)));
+      assert.equal(got!.info.size, content.length);
+      assert.equal(got!.info.crc64, crc64ToString(crc64(content)));
+      assert.equal((await fs.readdir(path.join(dir, 'buckets', 'bkt-c', 'objects'))).filter((f) => f.endsWith('.bin')).length, 1);
+
+      const up = await store.createMultipartUpload('bkt-c', 'mp');
+      const parts = await Promise.all(bodies.map((b) => store.uploadPart('bkt-c', 'mp', up.uploadId, 1, b)));
+      const listed = await store.listParts('bkt-c', 'mp', up.uploadId);
+      assert.equal(listed.parts.length, 1);
+      assert.ok(parts.some((p) => p.etag === listed.parts[0].etag));
+      const files = await fs.readdir(path.join(dir, 'buckets', 'bkt-c', 'uploads', up.uploadId));
+      assert.deepEqual(files.filter((f) => f.endsWith('.bin')).length, 1);
+      assert.deepEqual(await fs.readdir(path.join(dir, 'tmp')), []);
+    },
+    { minPartSize: 1 },
+  );
+});
+
+test('a bucket can be deleted only when it holds no objects and no unfinished uploads', async () => {
+  await withStore(async (store) => {
+    await store.createBucket('bkt-d');
+    await store.putObject('bkt-d', 'k', Buffer.from('x'));
+    assert.equal(await codeOf(store.deleteBucket('bkt-d')), 'BucketNotEmpty');
+    await store.deleteObject('bkt-d', 'k');
+    const up = await store.createMultipartUpload('bkt-d', 'k');
+    assert.equal(await codeOf(store.deleteBucket('bkt-d')), 'BucketNotEmpty');
+    await store.abortMultipartUpload('bkt-d', 'k', up.uploadId);
+    await store.deleteBucket('bkt-d');
+    assert.equal(await store.hasBucket('bkt-d'), false);
+    assert.deepEqual((await store.listBuckets()).map((b) => b.name), []);
+    assert.equal(await codeOf(store.deleteBucket('bkt-d')), 'NoSuchBucket');
+  });
+});

@@ -359,3 +359,14 @@ test('the server keeps idle connections longer than the SDK agent’s 30 s, so r
   const timeout = Number(/timeout=(\d+)/.exec(String(res.headers['keep-alive']))?.[1]);
   assert.ok(timeout > 30, `keep-alive timeout ${timeout}`);
 });
+
+test('deleteBucket answers 409 BucketNotEmpty while objects remain, then 204', async () => {
+  const client = sdkClient(server, 'virtual-host');
+  await client.createBucket({ bucket: 'bkt-del' });
+  await client.putObject({ bucket: 'bkt-del', key: 'k', body: Buffer.from('x') });
+  const busy = await serverError(client.deleteBucket('bkt-del'));
+  assert.deepEqual([busy.statusCode, busy.code], [409, 'BucketNotEmpty']);
+  await client.deleteObject({ bucket: 'bkt-del', key: 'k' });
+  assert.equal((await client.deleteBucket('bkt-del')).statusCode, 204);
+  assert.equal((await serverError(client.headBucket('bkt-del'))).statusCode, 404);
+});

@@ -620,7 +620,7 @@ export function createDiskStore(dataDir: string, options: DiskStoreOptions = {})
         nextKeyMarker = record.key;
         nextUploadIdMarker = record.uploadId;
       }
-      return { uploads, commonPrefixes, isTruncated, nextKeyMarker, nextUploadIdMarker };
+      return { uploads, commonPrefixes, isTruncated, nextKeyMarker: isTruncated ? nextKeyMarker : '', nextUploadIdMarker: isTruncated ? nextUploadIdMarker : '' };
     },
   };
 }
