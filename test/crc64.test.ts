@@ -32,6 +32,18 @@ test('crc64 agrees with tos-crc64-js on a 1 MiB buffer of random bytes', () => {
   assert.equal(crc64ToString(crc64(buf)), ref);
 });
 
+test('crc64 is the same for a view at any byte offset of its underlying buffer (aligned and unaligned word reads)', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 0, maxLength: 200 }), fc.integer({ min: 0, max: 7 }), (bytes, offset) => {
+      const backing = new Uint8Array(bytes.length + 8);
+      backing.set(bytes, offset);
+      const view = backing.subarray(offset, offset + bytes.length);
+      assert.equal(view.byteOffset % 8, offset);
+      assert.equal(crc64ToString(crc64(view)), referenceCrc64(Buffer.from(bytes)));
+    }),
+  );
+});
+
 test('crc64Update gives the same CRC however the data is split into chunks', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 2000 }), fc.array(fc.nat(), { maxLength: 8 }), (bytes, cuts) => {
