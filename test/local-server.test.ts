@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -32,9 +32,12 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-/** Starts `serve` in a child process and resolves with its JSON line. */
-async function spawnServe(args: string[]): Promise<{ child: ChildProcess; info: Record<string, string>; stderr: () => string }> {
+/** Starts `serve` in a child process and resolves with its JSON line; the child is killed when the test ends. */
+async function spawnServe(t: TestContext, args: string[]): Promise<{ child: ChildProcess; info: Record<string, string>; stderr: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   let out = '';
@@ -215,10 +218,10 @@ test('objects and an unfinished multipart upload survive a restart on the same d
   }
 });
 
-test('a server killed with SIGKILL in the middle of a large put leaves the previous object intact and no half object', async () => {
+test('a server killed with SIGKILL in the middle of a large put leaves the previous object intact and no half object', async (t) => {
   const dataDir = await tempDir();
   try {
-    const { child, info } = await spawnServe(['--data', dataDir]);
+    const { child, info } = await spawnServe(t, ['--data', dataDir]);
     const endpoint = { tosEndpoint: info.tosEndpoint, accessKey: info.accessKey, secretKey: info.secretKey, region: info.region };
     const client = sdkClient(endpoint, 'path');
     await client.createBucket({ bucket: 'bkt-kill' });
@@ -242,7 +245,8 @@ test('a server killed with SIGKILL in the middle of a large put leaves the previ
       () => 'answered',
       () => 'failed',
     );
-    for (;;) {
+    for (let polls = 0; ; polls++) {
+      assert.ok(polls < 3000, 'the server never started spooling the body');
       const files = await fs.readdir(tmp).catch(() => []);
       const sizes = await Promise.all(files.map((f) => fs.stat(path.join(tmp, f)).then((s) => s.size, () => 0)));
       if (sizes.some((s) => s > 0)) break;
@@ -267,8 +271,8 @@ test('a server killed with SIGKILL in the middle of a large put leaves the previ
   }
 });
 
-test('`serve` prints one JSON line with endpoints and credentials, and exits 0 on SIGTERM removing its temp dir', async () => {
-  const { child, info, stderr } = await spawnServe(['--access-key', 'AKCUSTOM', '--secret-key', 'SKCUSTOM', '--faults', 'chat=0.5:503', '--seed', '3']);
+test('`serve` prints one JSON line with endpoints and credentials, and exits 0 on SIGTERM removing its temp dir', async (t) => {
+  const { child, info, stderr } = await spawnServe(t, ['--access-key', 'AKCUSTOM', '--secret-key', 'SKCUSTOM', '--faults', 'chat=0.5:503', '--seed', '3']);
   assert.deepEqual(Object.keys(info), ['tosEndpoint', 'openapiEndpoint', 'chatBaseUrl', 'region', 'accessKey', 'secretKey', 'apiKey']);
   assert.match(info.tosEndpoint, /^http:\/\/127\.0\.0\.1:\d+$/);
   assert.equal(info.chatBaseUrl, `${info.tosEndpoint}/api/v3`);
