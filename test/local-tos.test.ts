@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -369,4 +370,24 @@ test('deleteBucket answers 409 BucketNotEmpty while objects remain, then 204', a
   await client.deleteObject({ bucket: 'bkt-del', key: 'k' });
   assert.equal((await client.deleteBucket('bkt-del')).statusCode, 204);
   assert.equal((await serverError(client.headBucket('bkt-del'))).statusCode, 404);
+});
+
+test('Content-MD5 is checked: a matching digest stores the object, a wrong one is 400 BadDigest, a malformed one 400 InvalidDigest', async () => {
+  const client = sdkClient(server, 'path');
+  await client.createBucket({ bucket: 'bkt-md5' });
+  const body = Buffer.from('integrity matters 完整性');
+  const md5 = createHash('md5').update(body).digest('base64');
+  await client.putObject({ bucket: 'bkt-md5', key: 'ok', body, contentMD5: md5 });
+  const bad = await serverError(client.putObject({ bucket: 'bkt-md5', key: 'bad', body, contentMD5: createHash('md5').update('other').digest('base64') }));
+  assert.deepEqual([bad.statusCode, bad.code], [400, 'BadDigest']);
+  const malformed = await serverError(client.putObject({ bucket: 'bkt-md5', key: 'bad', body, contentMD5: 'not-base64!' }));
+  assert.deepEqual([malformed.statusCode, malformed.code], [400, 'InvalidDigest']);
+  assert.deepEqual((await client.listObjectsType2({ bucket: 'bkt-md5' })).data.Contents.map((c) => c.Key), ['ok']);
+  const { data } = await client.createMultipartUpload({ bucket: 'bkt-md5', key: 'mp' });
+  const part = await client.uploadPart({ bucket: 'bkt-md5', key: 'mp', uploadId: data.UploadId, partNumber: 1, body, headers: { 'content-md5': md5 } });
+  assert.equal(part.data.ETag, `"${createHash('md5').update(body).digest('hex')}"`);
+  const badPart = await serverError(
+    client.uploadPart({ bucket: 'bkt-md5', key: 'mp', uploadId: data.UploadId, partNumber: 2, body, headers: { 'content-md5': md5.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) } }),
+  );
+  assert.equal(badPart.code, 'BadDigest');
 });

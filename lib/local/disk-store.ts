@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CRC64_INITIAL, crc64Combine, crc64FromString, crc64ToString, crc64Update } from '../tos/crc64.ts';
-import type { CompletePart, MultipartStore, MultipartUploadInfo, StoredPartInfo, UploadsPage, PartsPage, BucketInfo } from './multipart-types.ts';
+import type { CompletePart, IntegrityOptions, MultipartStore, MultipartUploadInfo, StoredPartInfo, UploadsPage, PartsPage, BucketInfo } from './multipart-types.ts';
 import type { ListPage, PutOptions, StoredObjectInfo } from './store-types.ts';
 import { tosError } from './tos-errors.ts';
 
@@ -191,7 +191,10 @@ export function createDiskStore(dataDir: string, options: DiskStoreOptions = {})
   }
 
   /** Streams a body into a new temp file, hashing as it goes; removes the file on failure. */
-  async function spool(body: Readable | Buffer, limit: number): Promise<{ tmp: string; size: number; md5: Buffer; crc: bigint }> {
+  async function spool(body: Readable | Buffer, limit: number, integrity: IntegrityOptions = {}): Promise<{ tmp: string; size: number; md5: Buffer; crc: bigint }> {
+    // Checked before reading the body, as TOS does, so a malformed header costs no upload.
+    const expectedMd5 = integrity.contentMd5 === undefined ? undefined : Buffer.from(integrity.contentMd5, 'base64');
+    if (expectedMd5 && (expectedMd5.length !== 16 || expectedMd5.toString('base64') !== integrity.contentMd5)) throw tosError('InvalidDigest');
     await init();
     const tmp = path.join(tmpDir, `${rand()}.bin`);
     const md5 = createHash('md5');
@@ -215,7 +218,12 @@ export function createDiskStore(dataDir: string, options: DiskStoreOptions = {})
       throw err;
     }
     await fh.close();
-    return { tmp, size, md5: md5.digest(), crc };
+    const digest = md5.digest();
+    if (expectedMd5 && !expectedMd5.equals(digest)) {
+      await unlinkIfPresent(tmp);
+      throw tosError('BadDigest');
+    }
+    return { tmp, size, md5: digest, crc };
   }
 
   async function loadIndex(bucket: string): Promise<BucketIndex> {
@@ -357,10 +365,10 @@ export function createDiskStore(dataDir: string, options: DiskStoreOptions = {})
       await fs.rm(bucketDir(bucket), { recursive: true, force: true });
     },
 
-    async putObject(bucket, key, body, putOptions: PutOptions = {}) {
+    async putObject(bucket, key, body, putOptions: PutOptions & IntegrityOptions = {}) {
       validateKey(key, maxKeyBytes);
       await index(bucket);
-      const spooled = await spool(body, maxObjectSize);
+      const spooled = await spool(body, maxObjectSize, putOptions);
       try {
         return await commitObject(bucket, key, spooled.tmp, {
           size: spooled.size,
@@ -474,13 +482,13 @@ export function createDiskStore(dataDir: string, options: DiskStoreOptions = {})
       return { bucket, key, uploadId, initiated: new Date(record.initiated), contentType: record.contentType, meta: record.meta };
     },
 
-    async uploadPart(bucket, key, uploadId, partNumber, body) {
+    async uploadPart(bucket, key, uploadId, partNumber, body, integrity: IntegrityOptions = {}) {
       validateKey(key, maxKeyBytes);
       if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
         throw tosError('InvalidArgument', `Part number must be an integer between 1 and ${MAX_PART_NUMBER}, got ${partNumber}.`);
       }
       await readUpload(bucket, key, uploadId);
-      const spooled = await spool(body, maxObjectSize);
+      const spooled = await spool(body, maxObjectSize, integrity);
       try {
         return await withLock(`upload\0${uploadId}`, async () => {
           // The upload may have been completed or aborted while the body streamed.

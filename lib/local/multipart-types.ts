@@ -52,13 +52,20 @@ export interface CompletePart {
  * The object store plus the multipart state the TOS protocol needs. Unfinished uploads are
  * kept on disk like objects, so they survive a restart of the service.
  */
+/** What a client may assert about a body it sends; a mismatch rejects the write. */
+export interface IntegrityOptions {
+  /** Base64 of the body's md5, from the `Content-MD5` header: malformed → InvalidDigest, mismatch → BadDigest. */
+  readonly contentMd5?: string;
+}
+
 export interface MultipartStore extends ObjectStore {
+  putObject(bucket: string, key: string, body: Readable | Buffer, options?: PutOptions & IntegrityOptions): Promise<StoredObjectInfo>;
   listBuckets(): Promise<BucketInfo[]>;
   /** Missing bucket: NoSuchBucket; objects or uploads left: BucketNotEmpty. */
   deleteBucket(bucket: string): Promise<void>;
   createMultipartUpload(bucket: string, key: string, options?: PutOptions): Promise<MultipartUploadInfo>;
   /** Re-uploading a part number replaces the part. Unknown upload: NoSuchUpload. */
-  uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: Readable | Buffer): Promise<StoredPartInfo>;
+  uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: Readable | Buffer, options?: IntegrityOptions): Promise<StoredPartInfo>;
   listParts(bucket: string, key: string, uploadId: string, options?: { maxParts?: number; partNumberMarker?: number }): Promise<PartsPage>;
   /**
    * Concatenates the named parts (any order; sorted by number) into the object, or every

@@ -330,7 +330,7 @@ export function createTosHandler(options: TosHandlerOptions): TosHandler {
         });
       }
       case 'putObject': {
-        const info = await store.putObject(bucket, key, req, { contentType: header(req, 'content-type') || 'application/octet-stream', meta: metaFrom(req) });
+        const info = await store.putObject(bucket, key, req, { contentType: header(req, 'content-type') || 'application/octet-stream', meta: metaFrom(req), contentMd5: header(req, 'content-md5') });
         res.setHeader('etag', info.etag);
         res.setHeader('x-tos-hash-crc64ecma', info.crc64);
         return empty(res, 200);
@@ -356,7 +356,7 @@ export function createTosHandler(options: TosHandlerOptions): TosHandler {
       }
       case 'uploadPart': {
         const partNumber = intParam(query, 'partNumber', 0);
-        const part = await store.uploadPart(bucket, key, get(query, 'uploadId') ?? '', partNumber, req);
+        const part = await store.uploadPart(bucket, key, get(query, 'uploadId') ?? '', partNumber, req, { contentMd5: header(req, 'content-md5') });
         res.setHeader('etag', part.etag);
         res.setHeader('x-tos-hash-crc64ecma', part.crc64);
         return empty(res, 200);
