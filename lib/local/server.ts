@@ -9,7 +9,8 @@ import { createDiskStore } from './disk-store.ts';
 import { createFaults, type FaultDecision, type FaultRule, type Faults } from './faults.ts';
 import type { MultipartStore } from './multipart-types.ts';
 import { tosCodeForStatus, TOS_ERRORS, type TosErrorCode } from './tos-errors.ts';
-import { createTosHandler, newTosRequestId, parseTosRequest, sendTosError } from './tos-handler.ts';
+import { createTosHandler, newTosRequestId, sendTosError } from './tos-handler.ts';
+import { parseTosRequest } from './tos-request.ts';
 
 /**
  * `ark-batch serve`: ONE http server on 127.0.0.1 that behaves like TOS, the Ark OpenAPI and

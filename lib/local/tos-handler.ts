@@ -1,49 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { CompletePart, MultipartStore } from './multipart-types.ts';
 import type { StoredObjectInfo } from './store-types.ts';
 import { tosError, tosErrorWire } from './tos-errors.ts';
-import { decodePath, parseRawQuery, verifyTosRequest, type QueryPair } from './tos-signature.ts';
+import { parseRange, parseTosRequest, queryValue, type ParsedTosRequest } from './tos-request.ts';
+import { verifyTosRequest, type QueryPair } from './tos-signature.ts';
 
 /**
  * The TOS wire protocol over a MultipartStore, for the real `@volcengine/tos-sdk`: JSON bodies,
  * `x-tos-*` headers, TOS4-HMAC-SHA256 auth, path style (`/bucket/key`) and virtual-host style
  * (`Host: bucket.tos-<region>.volces.com`, what the SDK sends with its `proxy` option).
  */
-
-export type TosOperation =
-  | 'listBuckets'
-  | 'createBucket'
-  | 'headBucket'
-  | 'deleteBucket'
-  | 'listObjects'
-  | 'listObjectsType2'
-  | 'listMultipartUploads'
-  | 'putObject'
-  | 'getObject'
-  | 'headObject'
-  | 'deleteObject'
-  | 'createMultipartUpload'
-  | 'uploadPart'
-  | 'completeMultipartUpload'
-  | 'abortMultipartUpload'
-  | 'listParts'
-  | 'unsupported';
-
-export interface ParsedTosRequest {
-  readonly operation: TosOperation;
-  readonly method: string;
-  /** The percent-decoded path as signed (path style includes `/bucket`). */
-  readonly decodedPath: string;
-  readonly query: readonly QueryPair[];
-  readonly bucket: string;
-  /** Empty for bucket-level requests. */
-  readonly key: string;
-  readonly virtualHost: boolean;
-}
 
 /** What the server may ask of the handler for one request (fault injection). */
 export interface TosRequestContext {
@@ -75,85 +44,6 @@ export function newTosRequestId(): string {
   return randomBytes(12).toString('hex');
 }
 
-/** Hosts that address the service itself rather than a bucket: IP literals, localhost, single-label names. */
-function isServiceHost(hostname: string): boolean {
-  if (isIP(hostname.replace(/^\[|\]$/g, '')) !== 0) return true;
-  const labels = hostname.split('.');
-  // `bucket.tos-cn-beijing.volces.com` names a bucket; `tos-cn-beijing.volces.com` is the service.
-  return !(labels.length >= 3 && labels[1].startsWith('tos-'));
-}
-
-function hostnameOf(host: string): string {
-  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
-  const colon = host.lastIndexOf(':');
-  return colon >= 0 ? host.slice(0, colon) : host;
-}
-
-/** Splits a request into bucket, key and operation; throws a TOS error for malformed encoding. */
-export function parseTosRequest(req: IncomingMessage): ParsedTosRequest {
-  let rawUrl = req.url ?? '/';
-  let host = String(req.headers.host ?? '');
-  // A forward-proxy client (the SDK's proxyHost option) sends an absolute URI.
-  const absolute = /^https?:\/\/([^/?#]*)(.*)$/i.exec(rawUrl);
-  if (absolute) {
-    host ||= absolute[1];
-    rawUrl = absolute[2] || '/';
-  }
-  const q = rawUrl.indexOf('?');
-  const rawPath = q >= 0 ? rawUrl.slice(0, q) : rawUrl;
-  const query = parseRawQuery(q >= 0 ? rawUrl.slice(q + 1) : '');
-  const decodedPath = decodePath(rawPath);
-  const hostname = hostnameOf(host).toLowerCase();
-  const virtualHost = hostname !== '' && !isServiceHost(hostname);
-  let bucket: string;
-  let key: string;
-  if (virtualHost) {
-    bucket = hostname.split('.')[0];
-    key = decodedPath.slice(1);
-  } else {
-    const rest = decodedPath.slice(1);
-    const slash = rest.indexOf('/');
-    bucket = slash >= 0 ? rest.slice(0, slash) : rest;
-    key = slash >= 0 ? rest.slice(slash + 1) : '';
-  }
-  const method = (req.method ?? 'GET').toUpperCase();
-  return { operation: classify(method, bucket, key, query, req.headers), method, decodedPath, query, bucket, key, virtualHost };
-}
-
-function has(query: readonly QueryPair[], name: string): boolean {
-  return query.some((p) => p.key === name);
-}
-
-function get(query: readonly QueryPair[], name: string): string | undefined {
-  return query.find((p) => p.key === name)?.value;
-}
-
-function classify(method: string, bucket: string, key: string, query: readonly QueryPair[], headers: IncomingHttpHeaders): TosOperation {
-  if (!bucket) return method === 'GET' ? 'listBuckets' : 'unsupported';
-  if (!key) {
-    if (method === 'PUT' && query.length === 0) return 'createBucket';
-    if (method === 'HEAD') return 'headBucket';
-    if (method === 'DELETE' && query.length === 0) return 'deleteBucket';
-    if (method === 'GET' && has(query, 'uploads')) return 'listMultipartUploads';
-    if (method === 'GET' && get(query, 'list-type') === '2') return 'listObjectsType2';
-    if (method === 'GET' && !['acl', 'cors', 'lifecycle', 'policy', 'versioning', 'versions', 'tagging'].some((k) => has(query, k))) return 'listObjects';
-    return 'unsupported';
-  }
-  const copy = headers['x-tos-copy-source'] !== undefined;
-  if (method === 'POST' && has(query, 'uploads')) return 'createMultipartUpload';
-  if (method === 'PUT' && has(query, 'partNumber') && has(query, 'uploadId')) return copy ? 'unsupported' : 'uploadPart';
-  if (method === 'POST' && has(query, 'uploadId')) return 'completeMultipartUpload';
-  if (method === 'DELETE' && has(query, 'uploadId')) return 'abortMultipartUpload';
-  if (method === 'GET' && has(query, 'uploadId')) return 'listParts';
-  const subresource = ['acl', 'tagging', 'append', 'modify', 'rename', 'restore', 'fetch', 'symlink', 'delete'].some((k) => has(query, k));
-  if (subresource) return 'unsupported';
-  if (method === 'PUT') return copy ? 'unsupported' : 'putObject';
-  if (method === 'GET') return 'getObject';
-  if (method === 'HEAD') return 'headObject';
-  if (method === 'DELETE') return 'deleteObject';
-  return 'unsupported';
-}
-
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(',') : v;
@@ -179,26 +69,6 @@ function objectHeaders(info: StoredObjectInfo): Record<string, string> {
   };
   for (const [k, v] of Object.entries(info.meta)) headers[`x-tos-meta-${k}`] = v;
   return headers;
-}
-
-/**
- * One `Range` header against an object size: a satisfiable single range, 'unsatisfiable',
- * or null to serve the whole object (no header, syntax we ignore as HTTP allows, or several ranges).
- */
-export function parseRange(value: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
-  if (!value) return null;
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(value);
-  if (!m || (m[1] === '' && m[2] === '')) return null;
-  if (m[1] === '') {
-    const suffix = Number(m[2]);
-    if (suffix === 0 || size === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-  if (m[2] !== '' && Number(m[2]) < start) return null;
-  if (start >= size) return 'unsatisfiable';
-  return { start, end };
 }
 
 async function readSmallBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -229,7 +99,7 @@ function parseCompleteBody(body: Buffer): CompletePart[] {
 }
 
 function intParam(query: readonly QueryPair[], name: string, fallback: number): number {
-  const raw = get(query, name);
+  const raw = queryValue(query, name);
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+$/.test(raw)) throw tosError('InvalidArgument', `${name} must be a non-negative integer, got ${JSON.stringify(raw)}.`);
   return Number(raw);
@@ -288,10 +158,10 @@ export function createTosHandler(options: TosHandlerOptions): TosHandler {
       case 'listObjects': {
         const v2 = p.operation === 'listObjectsType2';
         const maxKeys = intParam(query, 'max-keys', 1000);
-        const prefix = get(query, 'prefix') ?? '';
-        const delimiter = get(query, 'delimiter') ?? '';
-        const token = get(query, 'continuation-token') || undefined;
-        const startAfter = (v2 ? get(query, 'start-after') : get(query, 'marker')) || undefined;
+        const prefix = queryValue(query, 'prefix') ?? '';
+        const delimiter = queryValue(query, 'delimiter') ?? '';
+        const token = queryValue(query, 'continuation-token') || undefined;
+        const startAfter = (v2 ? queryValue(query, 'start-after') : queryValue(query, 'marker')) || undefined;
         const page = await store.listObjects(bucket, { prefix, delimiter, maxKeys, continuationToken: v2 ? token : undefined, startAfter });
         const contents = page.objects.map((o) => ({ Key: o.key, LastModified: o.lastModified.toISOString(), ETag: o.etag, Size: o.size, StorageClass: 'STANDARD', Owner: OWNER, HashCrc64ecma: o.crc64 }));
         const common = page.commonPrefixes.map((c) => ({ Prefix: c }));
@@ -301,7 +171,7 @@ export function createTosHandler(options: TosHandlerOptions): TosHandler {
             ...base,
             KeyCount: contents.length + common.length,
             ContinuationToken: token ?? '',
-            StartAfter: get(query, 'start-after') ?? '',
+            StartAfter: queryValue(query, 'start-after') ?? '',
             ...(page.nextContinuationToken ? { NextContinuationToken: page.nextContinuationToken } : {}),
           });
         }
@@ -310,10 +180,10 @@ export function createTosHandler(options: TosHandlerOptions): TosHandler {
       }
       case 'listMultipartUploads': {
         const maxUploads = intParam(query, 'max-uploads', 1000);
-        const prefix = get(query, 'prefix') ?? '';
-        const delimiter = get(query, 'delimiter') ?? '';
-        const keyMarker = get(query, 'key-marker') ?? '';
-        const uploadIdMarker = get(query, 'upload-id-marker') ?? '';
+        const prefix = queryValue(query, 'prefix') ?? '';
+        const delimiter = queryValue(query, 'delimiter') ?? '';
+        const keyMarker = queryValue(query, 'key-marker') ?? '';
+        const uploadIdMarker = queryValue(query, 'upload-id-marker') ?? '';
         const page = await store.listMultipartUploads(bucket, { prefix, delimiter, maxUploads, keyMarker, uploadIdMarker });
         return json(res, 200, {
           Bucket: bucket,
@@ -356,7 +226,7 @@ export function createTosHandler(options: TosHandlerOptions): TosHandler {
       }
       case 'uploadPart': {
         const partNumber = intParam(query, 'partNumber', 0);
-        const part = await store.uploadPart(bucket, key, get(query, 'uploadId') ?? '', partNumber, req, { contentMd5: header(req, 'content-md5') });
+        const part = await store.uploadPart(bucket, key, queryValue(query, 'uploadId') ?? '', partNumber, req, { contentMd5: header(req, 'content-md5') });
         res.setHeader('etag', part.etag);
         res.setHeader('x-tos-hash-crc64ecma', part.crc64);
         return empty(res, 200);
@@ -364,7 +234,7 @@ export function createTosHandler(options: TosHandlerOptions): TosHandler {
       case 'completeMultipartUpload': {
         const all = (header(req, 'x-tos-complete-all') ?? '').toLowerCase() === 'yes';
         const body = await readSmallBody(req, maxCompleteBody);
-        const uploadId = get(query, 'uploadId') ?? '';
+        const uploadId = queryValue(query, 'uploadId') ?? '';
         let completed: { partNumber: number; etag: string }[] | undefined;
         if (all) {
           const listed = await store.listParts(bucket, key, uploadId, { maxParts: 1000 });
@@ -391,10 +261,10 @@ export function createTosHandler(options: TosHandlerOptions): TosHandler {
       }
       case 'abortMultipartUpload':
         await drain(req);
-        await store.abortMultipartUpload(bucket, key, get(query, 'uploadId') ?? '');
+        await store.abortMultipartUpload(bucket, key, queryValue(query, 'uploadId') ?? '');
         return empty(res, 204);
       case 'listParts': {
-        const uploadId = get(query, 'uploadId') ?? '';
+        const uploadId = queryValue(query, 'uploadId') ?? '';
         const maxParts = intParam(query, 'max-parts', 1000);
         const marker = intParam(query, 'part-number-marker', 0);
         const page = await store.listParts(bucket, key, uploadId, { maxParts, partNumberMarker: marker });
