@@ -24,6 +24,7 @@ export const TOS_ERRORS = {
   IncompleteBody: { status: 400, ec: '0017-00000006', message: 'You did not provide the number of bytes specified by the Content-Length HTTP header.' },
   InvalidDigest: { status: 400, ec: '0017-00000007', message: 'The Content-MD5 you specified is not valid.' },
   BadDigest: { status: 400, ec: '0017-00000008', message: 'The Content-MD5 you specified did not match what we received.' },
+  PreconditionFailed: { status: 412, ec: '0017-00000009', message: 'At least one of the preconditions you specified did not hold.' },
   NoSuchUpload: { status: 404, ec: '0016-00000001', message: 'The specified multipart upload does not exist.' },
   InvalidPart: { status: 400, ec: '0016-00000002', message: 'One or more of the specified parts could not be found or the ETag did not match.' },
   InvalidPartOrder: { status: 400, ec: '0016-00000003', message: 'The list of parts was not valid: a part number appears more than once.' },

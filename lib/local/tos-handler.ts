@@ -208,6 +208,7 @@ export function createTosHandler(options: TosHandlerOptions): TosHandler {
       case 'headObject': {
         const info = await store.headObject(bucket, key);
         if (!info) throw tosError('NoSuchKey');
+        if (notModified(req, res, info)) return;
         for (const [k, v] of Object.entries(objectHeaders(info))) res.setHeader(k, v);
         res.setHeader('content-length', info.size);
         res.writeHead(200);
@@ -287,15 +288,26 @@ export function createTosHandler(options: TosHandlerOptions): TosHandler {
   }
 
   async function getObject(bucket: string, key: string, req: IncomingMessage, res: ServerResponse, context: TosRequestContext): Promise<void> {
-    const info = await store.headObject(bucket, key);
-    if (!info) throw tosError('NoSuchKey');
-    const range = parseRange(header(req, 'range'), info.size);
-    if (range === 'unsatisfiable') {
-      res.setHeader('content-range', `bytes */${info.size}`);
-      throw tosError('InvalidRange');
+    let found: { info: StoredObjectInfo; body: Readable } | null = null;
+    let range: { start: number; end: number } | null = null;
+    // The preconditions and the range are judged on the version that is actually opened:
+    // an overwrite between the look-up and the open means judging again.
+    for (let attempt = 0; !found; attempt++) {
+      const info = await store.headObject(bucket, key);
+      if (!info) throw tosError('NoSuchKey');
+      if (notModified(req, res, info)) return;
+      const parsed = parseRange(header(req, 'range'), info.size);
+      if (parsed === 'unsatisfiable') {
+        res.setHeader('content-range', `bytes */${info.size}`);
+        throw tosError('InvalidRange');
+      }
+      range = parsed;
+      found = await store.getObject(bucket, key, range ?? undefined);
+      if (found && found.info.etag !== info.etag && attempt < 3) {
+        found.body.destroy();
+        found = null;
+      } else if (!found) throw tosError('NoSuchKey');
     }
-    const found = await store.getObject(bucket, key, range ?? undefined);
-    if (!found) throw tosError('NoSuchKey');
     for (const [k, v] of Object.entries(objectHeaders(found.info))) res.setHeader(k, v);
     if (range) {
       res.setHeader('content-range', `bytes ${range.start}-${range.end}/${found.info.size}`);
@@ -308,6 +320,28 @@ export function createTosHandler(options: TosHandlerOptions): TosHandler {
     if (context.resetMidBody) return sendThenReset(found.body, res, Math.floor((range ? range.end - range.start + 1 : found.info.size) / 2));
     await pipeline(found.body, res);
   }
+}
+
+function etagList(value: string | undefined): string[] | null {
+  if (value === undefined) return null;
+  return value.split(',').map((v) => v.trim().replace(/^W\//, ''));
+}
+
+/**
+ * If-Match / If-None-Match on GET and HEAD: a failed If-Match throws PreconditionFailed (412);
+ * a matching If-None-Match answers 304 here and returns true. Download resumers rely on If-Match
+ * to notice that an object changed between ranges.
+ */
+function notModified(req: IncomingMessage, res: ServerResponse, info: StoredObjectInfo): boolean {
+  const ifMatch = etagList(header(req, 'if-match'));
+  if (ifMatch && !ifMatch.includes('*') && !ifMatch.includes(info.etag)) throw tosError('PreconditionFailed', `If-Match ${ifMatch.join(',')} does not match ${info.etag}.`);
+  const ifNoneMatch = etagList(header(req, 'if-none-match'));
+  if (ifNoneMatch && (ifNoneMatch.includes('*') || ifNoneMatch.includes(info.etag))) {
+    res.writeHead(304, { etag: info.etag, 'last-modified': info.lastModified.toUTCString() });
+    res.end();
+    return true;
+  }
+  return false;
 }
 
 /** Sends the first `limit` bytes of `body`, then destroys the socket: a connection reset mid-download. */
