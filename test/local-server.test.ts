@@ -299,3 +299,20 @@ test('`serve` with a malformed --faults spec fails before listening', async () =
   assert.equal(out, '');
   assert.match(err, /E_USAGE/);
 });
+
+test('a port already in use is reported as an error, and no temp data dir is left behind', async () => {
+  const first = await startLocalServer();
+  // A private TMPDIR (os.tmpdir() reads it per call) so other test files' servers cannot interfere.
+  const privateTmp = await tempDir();
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = privateTmp;
+  try {
+    await assert.rejects(startLocalServer({ port: first.port }), { code: 'EADDRINUSE' });
+    assert.deepEqual(await fs.readdir(privateTmp), []);
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+    await first.close();
+    await fs.rm(privateTmp, { recursive: true, force: true });
+  }
+});

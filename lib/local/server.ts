@@ -260,13 +260,18 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   // Multi-GiB uploads must not hit Node's default 5 min whole-request timeout.
   server.requestTimeout = 0;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    if (ownDataDir) await fs.rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
