@@ -192,3 +192,17 @@ test('ids that differ only in a lone surrogate count as equal, as their UTF-8 by
   assert.equal(tracker.add('a\ufffd', 3), 1);
   tracker.close();
 });
+
+test('a tmpDir that cannot be written makes the spill fail with E_IO naming it', async () => {
+  await withTmp(async (dir) => {
+    const missing = join(dir, 'no-such-dir');
+    const tracker = createIdTracker({ memoryBytes: 4096, tmpDir: missing });
+    assert.throws(
+      () => {
+        for (let i = 1; i <= 1000; i++) tracker.add(`id-${i}`, i);
+      },
+      (e: unknown) => e instanceof ArkBatchError && e.code === 'E_IO' && e.file === missing,
+    );
+    tracker.close();
+  });
+});

@@ -90,12 +90,14 @@ test('parts concatenate to exactly the input lines, stay within both limits, and
       inputArb,
       fc.option(fc.integer({ min: 1, max: 40 }), { nil: undefined }),
       fc.option(fc.integer({ min: 2, max: 3000 }), { nil: undefined }),
-      async (lines, splitLines, bytesLimit) => {
+      // Small write buffers make lines span and exceed the coalescing chunk.
+      fc.constantFrom(16, 200, 1 << 20),
+      async (lines, splitLines, bytesLimit, writeBufferBytes) => {
         // Never below the longest line: that case is the E_LINE_TOO_LARGE test's.
         const splitBytes = bytesLimit === undefined ? undefined : Math.max(bytesLimit, ...lines.map((l) => byteLen(l) + 1));
         await withTmp(async (dir) => {
           const base = join(dir, 'out.jsonl');
-          const out = linesToParts({ path: base, splitLines, splitBytes });
+          const out = linesToParts({ path: base, splitLines, splitBytes, writeBufferBytes });
           await pipeline(Readable.from(lines, { objectMode: true }), out);
           const { manifest, parts } = await readRun(dir, base);
           assert.deepEqual(await out.result, manifest);
@@ -268,6 +270,23 @@ test('writing into a missing directory is E_IO naming the file', async () => {
   await withTmp(async (dir) => {
     const path = join(dir, 'no-such-dir', 'out.jsonl');
     await assert.rejects(pipeline(Readable.from(['a', 'b']), linesToParts({ path })), (e: unknown) => isCode('E_IO')(e) && (e as ArkBatchError).file === partPath(path, 1));
+    assert.deepEqual(await readdir(dir), []);
+  });
+});
+
+test('the core writer refuses a write while the previous one is still pending', async () => {
+  await withTmp(async (dir) => {
+    const writer = createPartsWriter({ path: join(dir, 'out.jsonl'), splitLines: 1 });
+    assert.equal(writer.write('a'), null);
+    const rotating = writer.write('b');
+    assert.ok(rotating instanceof Promise);
+    assert.throws(() => writer.write('c'), isCode('E_USAGE'));
+    await assert.rejects(writer.finish(), isCode('E_USAGE'));
+    await rotating;
+    const next = writer.write('c');
+    assert.ok(next instanceof Promise);
+    await writer.abort();
+    await assert.rejects(next, isCode('E_ABORTED'));
     assert.deepEqual(await readdir(dir), []);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { Writable } from 'node:stream';
 import { ArkBatchError } from '../errors.ts';
-import type { PartsWriter } from './parts.ts';
+import type { PartsManifest, PartsWriter } from './parts.ts';
 
 /** A Writable of lines whose `result` settles with the run's outcome (also emitted as `'result'`). */
 export type LinesWritable<R> = Writable & { readonly result: Promise<R> };
@@ -12,7 +12,7 @@ export type LinesWritable<R> = Writable & { readonly result: Promise<R> };
 export function writableFromPartsWriter<R>(
   writer: PartsWriter,
   highWaterMark: number,
-  outcome: (manifest: Awaited<ReturnType<PartsWriter['finish']>>) => R,
+  outcome: (manifest: PartsManifest) => R,
 ): LinesWritable<R> {
   let settle!: (value: R) => void;
   let fail!: (err: unknown) => void;

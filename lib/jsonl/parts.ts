@@ -19,7 +19,7 @@
  * the rename makes the result atomic for readers, not durable across a power loss.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, openSync, rmSync, type WriteStream } from 'node:fs';
 import { rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
@@ -38,7 +38,10 @@ export interface PartsWriterOptions extends PartLimits {
   readonly path: string;
   /** `parts` writes numbered parts and a manifest; `single` writes `path` itself, without limits. @default 'parts' */
   readonly mode?: 'parts' | 'single';
-  /** Bytes the file stream may buffer before a write waits for it to drain. @default 1048576 (1 MiB) */
+  /**
+   * Bytes the file stream may buffer before a write waits for it to drain; lines are also
+   * gathered into chunks of min(this, 64 KiB) before they reach the stream. @default 1048576 (1 MiB)
+   */
   readonly writeBufferBytes?: number;
 }
 
@@ -63,13 +66,17 @@ export interface PartsManifest {
 export interface PartsWriter {
   /**
    * Appends one line (without its newline; one is added). Returns null when the line was
-   * accepted at once, or a promise to await before the next write (buffer full, part change).
+   * accepted at once, or a promise that must settle before the next write or finish (buffer
+   * full, part change); calling either earlier is E_USAGE.
    * A Uint8Array line is kept by reference until written: do not reuse it.
    */
   write(line: string | Uint8Array): Promise<void> | null;
   /** Closes the last part, renames everything into place and writes the manifest. */
   finish(): Promise<PartsManifest>;
-  /** Removes every file of this run; safe at any time and more than once. */
+  /**
+   * Removes every file of this run, synchronously before it returns (the promise only waits for
+   * the open file to close); safe at any time and more than once.
+   */
   abort(): Promise<void>;
 }
 
@@ -137,6 +144,9 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
   const dir = dirname(base);
   const runTag = randomBytes(6).toString('hex');
 
+  const chunkBytes = Math.min(writeBufferBytes, 64 * 1024);
+  let chunk = Buffer.allocUnsafeSlow(chunkBytes);
+  let chunkPos = 0;
   let current: OpenPart | null = null;
   const done: DonePart[] = [];
   /** Files already renamed into place by a finish() that then failed; abort removes them. */
@@ -144,6 +154,19 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
   let lines = 0;
   let bytes = 0;
   let state: 'writing' | 'finishing' | 'finished' | 'aborted' = 'writing';
+  /** Set while a write's promise is unsettled: the next write or finish must wait for it. */
+  let waiting = false;
+
+  function waitFor(promise: Promise<void>): Promise<void> {
+    waiting = true;
+    return promise.finally(() => {
+      waiting = false;
+    });
+  }
+
+  function checkNotWaiting(call: string): void {
+    if (waiting) throw new ArkBatchError('E_USAGE', `Expected ${call} after the previous write's promise settled, got it while that write was pending`);
+  }
 
   /** A destroy() may land while a rotation or finish is awaiting; they must not create files after it. */
   function checkAborted(): void {
@@ -155,7 +178,14 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
     const number = done.length + 1;
     const final = single ? base : partPath(base, number);
     const temp = join(dir, `.${basename(final)}.${runTag}.tmp`);
-    const stream = createWriteStream(temp, { flags: 'wx', highWaterMark: writeBufferBytes });
+    // Opened synchronously so the file exists from here on and abort() can remove it at once.
+    let fd: number;
+    try {
+      fd = openSync(temp, 'wx');
+    } catch (err) {
+      throw ioError('create part', final, err, single ? undefined : number);
+    }
+    const stream = createWriteStream(temp, { fd, highWaterMark: writeBufferBytes });
     // Errors are read back from `stream.errored` and from finished(); this listener only keeps
     // an error that happens between writes from being an uncaught 'error' event.
     stream.on('error', () => {});
@@ -164,11 +194,14 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
 
   async function closePart(part: OpenPart): Promise<void> {
     try {
+      flush(part);
       part.stream.end();
       await finished(part.stream);
     } catch (err) {
+      checkAborted(); // a destroyed stream fails with "premature close"; the abort is the real story
       throw ioError('write part', part.final, err, single ? undefined : part.number);
     }
+    checkAborted();
     current = null;
     const info: PartInfo = {
       file: basename(part.final),
@@ -185,25 +218,46 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
       if (part.stream.errored) throw part.stream.errored;
       await once(part.stream, 'drain');
     } catch (err) {
+      checkAborted();
       throw ioError('write part', part.final, err, single ? undefined : part.number);
     }
   }
 
+  /** Hands the coalesced lines to the file stream (and the hash); false when it is now full. */
+  function flush(part: OpenPart): boolean {
+    if (chunkPos === 0) return true;
+    const out = chunk.subarray(0, chunkPos);
+    part.hash.update(out);
+    // The stream keeps `out` until written, so the next lines go to a fresh chunk.
+    chunk = Buffer.allocUnsafeSlow(chunkBytes);
+    chunkPos = 0;
+    return part.stream.write(out);
+  }
+
+  /**
+   * Lines are coalesced into `chunkBytes` chunks: one stream write and one hash update per chunk
+   * instead of per line. Returns false when the caller must wait for the stream to drain.
+   */
   function append(part: OpenPart, line: string | Uint8Array, size: number): boolean {
     if (part.stream.errored) throw ioError('write part', part.final, part.stream.errored, single ? undefined : part.number);
     part.lines++;
     part.bytes += size;
     lines++;
     bytes += size;
-    if (typeof line === 'string') {
-      const buf = Buffer.from(`${line}\n`, 'utf8');
-      part.hash.update(buf);
-      return part.stream.write(buf);
+    let accepted = true;
+    if (chunkPos + size > chunkBytes) accepted = flush(part);
+    if (size > chunkBytes) {
+      const big = typeof line === 'string' ? Buffer.from(`${line}\n`, 'utf8') : Buffer.concat([line, NEWLINE]);
+      part.hash.update(big);
+      return part.stream.write(big) && accepted;
     }
-    part.hash.update(line);
-    part.hash.update(NEWLINE);
-    part.stream.write(line);
-    return part.stream.write(NEWLINE);
+    if (typeof line === 'string') chunkPos += chunk.write(line, chunkPos, 'utf8');
+    else {
+      chunk.set(line, chunkPos);
+      chunkPos += line.byteLength;
+    }
+    chunk[chunkPos++] = 0x0a;
+    return accepted;
   }
 
   async function rotateThenAppend(line: string | Uint8Array, size: number): Promise<void> {
@@ -214,6 +268,7 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
 
   function write(line: string | Uint8Array): Promise<void> | null {
     if (state !== 'writing') throw new ArkBatchError('E_USAGE', `Expected write() before finish() or abort(), got it while ${state}`);
+    checkNotWaiting('write()');
     let size: number;
     if (typeof line === 'string') {
       if (line.includes('\n')) throw new ArkBatchError('E_USAGE', 'Expected an encoded line without a newline, got one containing \\n', { line: lines + 1 });
@@ -230,18 +285,28 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
         file: base,
       });
     }
-    if (current !== null && startsNewPart(current.lines, current.bytes, size, limits)) return rotateThenAppend(line, size);
+    if (current !== null && startsNewPart(current.lines, current.bytes, size, limits)) return waitFor(rotateThenAppend(line, size));
     const part = (current ??= openPart());
-    return append(part, line, size) ? null : drain(part);
+    return append(part, line, size) ? null : waitFor(drain(part));
   }
 
   async function finish(): Promise<PartsManifest> {
     if (state !== 'writing') throw new ArkBatchError('E_USAGE', `Expected finish() once, got it while ${state}`);
+    checkNotWaiting('finish()');
     state = 'finishing';
     // A single file exists even when empty; split mode with no lines has no parts.
     if (current === null && single) current = openPart();
     if (current !== null) await closePart(current);
     const manifest: PartsManifest = { version: 1, parts: done.map((d) => d.info), lines, bytes };
+    if (!single) {
+      // From the first rename on, an earlier run's manifest would describe a mix of its parts and
+      // ours; without it, an interrupted rename phase is plainly incomplete.
+      try {
+        await rm(manifestPath(base), { force: true });
+      } catch (err) {
+        throw ioError('remove the earlier manifest', manifestPath(base), err);
+      }
+    }
     for (const d of done) {
       checkAborted();
       try {
@@ -284,17 +349,28 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
     }
   }
 
-  async function abort(): Promise<void> {
-    if (state === 'finished' || state === 'aborted') return;
+  function abort(): Promise<void> {
+    if (state === 'finished' || state === 'aborted') return Promise.resolve();
     state = 'aborted';
     const part = current;
     current = null;
-    if (part !== null) {
-      part.stream.destroy();
-      await finished(part.stream).catch(() => undefined); // the stream's own error is not the one being reported
-    }
+    chunkPos = 0;
     const files = [...(part ? [part.temp] : []), ...done.map((d) => d.temp), ...placed];
-    await Promise.all(files.map((f) => rm(f, { force: true })));
+    try {
+      // Synchronously: pipeline() rejects as soon as the destination is destroyed, and a CLI
+      // that exits right then must not leave files behind. An open fd does not stop unlink.
+      for (const f of files) rmSync(f, { force: true });
+    } catch (err) {
+      part?.stream.destroy();
+      return Promise.reject(ioError('remove an unfinished part', base, err));
+    }
+    if (part === null) return Promise.resolve();
+    part.stream.destroy();
+    // The stream's own error, if any, is not the one being reported: the caller's is.
+    return finished(part.stream).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   return { write, finish, abort };

@@ -217,16 +217,21 @@ export function createIdTracker(options: IdTrackerOptions = {}): IdTracker {
 
   function spill(t: Table): void {
     const n = compactAndSort(t);
-    if (spillDir === null) spillDir = mkdtempSync(join(tmpRoot, 'ark-batch-ids-'));
-    const file = join(spillDir, `run-${String(runFiles.length + 1).padStart(6, '0')}.bin`);
-    runFiles.push(file);
-    const fd = openSync(file, 'w');
+    let file = tmpRoot;
     try {
-      const bytes = new Uint8Array(t.words.buffer, t.words.byteOffset, n * SLOT_BYTES);
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    } finally {
-      closeSync(fd);
+      if (spillDir === null) spillDir = mkdtempSync(join(tmpRoot, 'ark-batch-ids-'));
+      file = join(spillDir, `run-${String(runFiles.length + 1).padStart(6, '0')}.bin`);
+      runFiles.push(file);
+      const fd = openSync(file, 'w');
+      try {
+        const bytes = new Uint8Array(t.words.buffer, t.words.byteOffset, n * SLOT_BYTES);
+        let off = 0;
+        while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      throw ioError('spill custom_id fingerprints', file, err);
     }
   }
 
@@ -318,6 +323,8 @@ export function createIdTracker(options: IdTrackerOptions = {}): IdTracker {
         }
       }
       return { ids: ids, runs: runFiles.length, duplicateCount: found.count, duplicates: found.result() };
+    } catch (err) {
+      throw ioError('merge spilled custom_id runs', spillDir ?? tmpRoot, err);
     } finally {
       close();
     }
@@ -337,6 +344,12 @@ export function createIdTracker(options: IdTrackerOptions = {}): IdTracker {
       return table === null ? 0 : table.words.byteLength;
     },
   };
+}
+
+function ioError(what: string, file: string, cause: unknown): ArkBatchError {
+  if (cause instanceof ArkBatchError) return cause;
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new ArkBatchError('E_IO', `cannot ${what}: ${reason}`, { file, cause });
 }
 
 /** Keeps the `max` pairs with the smallest second row, in O(max) memory, and counts all. */
