@@ -88,7 +88,7 @@ test('requests route by path and query: /api/v3/ → chat, ?Action= → OpenAPI,
     await server.close();
   }
   assert.equal(closed, 1);
-  const bare = await startLocalServer();
+  const bare = await startLocalServer({ chat: false, openapi: false });
   try {
     const res = await request(`${bare.chatBaseUrl}/chat/completions`, { method: 'POST', body: '{"a":1}' });
     assert.equal(res.statusCode, 501);

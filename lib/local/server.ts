@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { arkServiceFactories } from './ark-services.ts';
 import { createDiskStore } from './disk-store.ts';
 import { createFaults, type FaultDecision, type FaultRule, type Faults } from './faults.ts';
 import type { MultipartStore } from './multipart-types.ts';
@@ -74,8 +75,10 @@ export interface LocalServerOptions {
   readonly minPartSize?: number;
   /** Idle keep-alive; above the SDK agent's 30 s so the server never closes a socket the client reuses. @default 65000 */
   readonly keepAliveTimeoutMs?: number;
-  readonly openapi?: HandlerFactory;
-  readonly chat?: HandlerFactory;
+  /** The OpenAPI (batch jobs) side; `false` leaves it out (501). @default the job engine */
+  readonly openapi?: HandlerFactory | false;
+  /** The chat data plane; `false` leaves it out (501). @default echo model or --upstream */
+  readonly chat?: HandlerFactory | false;
   /** Called with errors a handler threw that became a 500 (for the CLI's log). */
   readonly onError?: (err: unknown) => void;
   /** Passed through for the job runner. @default 3 */
@@ -276,7 +279,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   const context: LocalServiceContext = { store, dataDir, region, accessKey, secretKey, apiKey, baseUrl, faults, options };
-  const build = async (factory: HandlerFactory | undefined, route: Route): Promise<LocalHandler> => {
+  const ark = arkServiceFactories(options);
+  const build = async (factory: HandlerFactory | false | undefined, route: Route): Promise<LocalHandler> => {
     if (!factory) return notConfigured(route);
     const built = await factory(context);
     if (typeof built === 'function') return built;
@@ -284,7 +288,11 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     return built.handler;
   };
   try {
-    routes = { tos: tos as LocalHandler, openapi: await build(options.openapi, 'openapi'), chat: await build(options.chat, 'chat') };
+    routes = {
+      tos: tos as LocalHandler,
+      openapi: await build(options.openapi ?? ark.openapi, 'openapi'),
+      chat: await build(options.chat ?? ark.chat, 'chat'),
+    };
   } catch (err) {
     server.close();
     if (ownDataDir) await fs.rm(dataDir, { recursive: true, force: true });
