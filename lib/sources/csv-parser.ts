@@ -106,7 +106,7 @@ export function createCsvParser(options: CsvParserOptions = {}): CsvParser {
   let fieldStart = 0;
   let quoteLine = 0;
   let escaped = false; // the quoted field in progress contains ""
-  // Field boundaries of the record in progress: [start, end, escaped] triples (buf positions).
+  // Field boundaries of the record in progress: [start, end, kind] triples (buf positions).
   const fields: number[] = [];
   let nf = 0;
   // buf[0, validUpTo) is known to be valid UTF-8. `stuck` means the bytes right after it failed,
