@@ -9,9 +9,9 @@
  * after a closing quote, an unclosed quote at the end (naming the line where it opened).
  *
  * The reference is csv-parse with {@link CSV_PARSE_REFERENCE_OPTIONS}; the tests compare the two.
- * One deliberate difference: csv-parse fixes the record delimiter to the first one it meets,
- * while we accept LF, CRLF and CR anywhere, so a file mixing them frames the same either way
- * only when unquoted fields contain no bare CR or LF.
+ * One deliberate difference: csv-parse fixes the record delimiter to the first one it meets and
+ * keeps other line ends inside unquoted fields, while we end a record at any of LF, CRLF, CR.
+ * Files whose records all end the same way parse identically.
  *
  * Speed comes from never touching a field byte by byte in JS where a native scan will do
  * (quoted text is jumped with indexOf) and from decoding each record with one native call.
