@@ -289,3 +289,17 @@ test('property: cells written by csv-stringify read back unchanged', () => {
     { numRuns: 200 },
   );
 });
+
+test('the benchmark dataset reads back as the generated rows, like csv-parse reads it', async () => {
+  const { generateRows, rowToCsvLine, DATASET_COLUMNS } = await import('../bench/gen-dataset.ts');
+  const rows = [...generateRows({ rows: 2000, seed: 7 })];
+  assert.deepEqual([...generateRows({ rows: 2000, seed: 7 })], rows, 'same seed, same rows');
+  const text = `${DATASET_COLUMNS.join(',')}\n${rows.map(rowToCsvLine).join('')}`;
+  const buf = Buffer.from(text);
+  const ours = parseChunks(splitAt(buf, Array.from({ length: 40 }, (_, i) => i * 4099)));
+  assert.equal(ours.error, undefined);
+  const cells = ours.records.map((r) => r.cells);
+  assert.deepEqual(cells, csvParseSync(buf, CSV_PARSE_REFERENCE_OPTIONS));
+  assert.deepEqual(cells.slice(1), rows.map((r) => [r.id, String(r.int), String(r.float), r.category, r.text]));
+  assert.ok(rows.some((r) => r.text.includes('\n')) && rows.some((r) => r.text.includes('"')) && rows.some((r) => /[\u4e00-\u9fff]/.test(r.text)));
+});
