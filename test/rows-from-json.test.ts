@@ -74,6 +74,31 @@ test('malformed JSON fails with E_JSON_PARSE carrying what the parser said', asy
   }
 });
 
+test('an element larger than maxElementBytes fails with E_BUFFER_LIMIT naming the element', async () => {
+  const big = `{"s":"${'中'.repeat(400)}"}`;
+  const chunks = splitAt(enc(`[{"a":1}, 2, ${big}, {"b":2}]`), Array.from({ length: 60 }, (_, i) => i * 37));
+  await assert.rejects(collect(rowsFromJson({ file: 'big.json', maxElementBytes: 1000 }), chunks), (err) => {
+    assert.ok(err instanceof ArkBatchError);
+    assert.equal(err.code, 'E_BUFFER_LIMIT');
+    assert.equal(err.row, 3);
+    assert.match(err.message, /^big\.json:3: E_BUFFER_LIMIT element 3 is larger than maxElementBytes=1000/);
+    return true;
+  });
+  // With room for 1200 bytes of CJK plus a few tokens, the same document passes.
+  assert.equal((await collect<Row>(rowsFromJson({ maxElementBytes: 1300 }), chunks)).length, 4);
+  assert.throws(() => rowsFromJson({ maxElementBytes: -1 }), { code: 'E_USAGE' });
+});
+
+test('an oversized element is stopped while it is still arriving', async () => {
+  const stream = rowsFromJson({ maxElementBytes: 1000 });
+  const failed = new Promise<unknown>((resolve) => stream.on('error', resolve));
+  stream.resume();
+  stream.write(enc('[{"s":"'));
+  for (let i = 0; i < 20; i++) stream.write(enc('x'.repeat(100)));
+  // The document is never finished, yet the stream has already failed.
+  assert.equal((await failed as ArkBatchError).code, 'E_BUFFER_LIMIT');
+});
+
 test('rows come out before the document ends, so a huge array is never held whole', async () => {
   const stream = rowsFromJson();
   const it = stream[Symbol.asyncIterator]();

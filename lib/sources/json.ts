@@ -22,3 +22,51 @@ export function toJsonParseError(err: Error, file?: string): Error {
     : `malformed JSON: ${err.message}`;
   return new ArkBatchError('E_JSON_PARSE', detail, { file, cause: err });
 }
+
+export const DEFAULT_MAX_ELEMENT_BYTES = 128 * 1024 * 1024;
+
+/** A stream-json token, as its parser emits them with default options. */
+export interface JsonToken {
+  readonly name: string;
+  readonly value?: unknown;
+}
+
+const VALUE_STARTS = new Set(['startObject', 'startArray', 'startString', 'startNumber', 'nullValue', 'trueValue', 'falseValue']);
+const CHUNKS = new Set(['stringChunk', 'numberChunk', 'keyChunk']);
+
+/**
+ * Bounds the size of one array element, which stream-json assembles whole in memory. Counts the
+ * UTF-8 bytes of string, key and number chunks plus one per structural token, as the tokens
+ * stream by, so an oversized element is stopped while it is still arriving. Returns a checker
+ * giving an E_BUFFER_LIMIT error for the token that crosses the bound, else undefined.
+ */
+export function createElementSizeGuard(
+  maxElementBytes: number = DEFAULT_MAX_ELEMENT_BYTES,
+  file?: string,
+): (token: JsonToken) => ArkBatchError | undefined {
+  if (!Number.isSafeInteger(maxElementBytes) || maxElementBytes < 1) {
+    throw new ArkBatchError(
+      'E_USAGE',
+      `Expected maxElementBytes to be a positive integer, got ${String(maxElementBytes)} (${typeof maxElementBytes})`,
+    );
+  }
+  let depth = 0;
+  let element = 0;
+  let size = 0;
+  return (token) => {
+    if (depth === 1 && VALUE_STARTS.has(token.name)) {
+      element++;
+      size = 0;
+    }
+    if (token.name === 'startObject' || token.name === 'startArray') depth++;
+    else if (token.name === 'endObject' || token.name === 'endArray') depth--;
+    size += CHUNKS.has(token.name) ? Buffer.byteLength(String(token.value)) : 1;
+    if (depth >= 1 && size > maxElementBytes) {
+      return new ArkBatchError('E_BUFFER_LIMIT', `element ${element} is larger than maxElementBytes=${maxElementBytes}`, {
+        file,
+        row: element,
+      });
+    }
+    return undefined;
+  };
+}
