@@ -1,4 +1,6 @@
 import { test } from 'node:test';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { rowsFromJsonl } from '../transforms/rows-from-jsonl.ts';
@@ -247,4 +249,25 @@ test('the JSONL row core numbers rows over non-blank lines only and never sets b
   assert.ok(Object.hasOwn(record, '__proto__'));
   assert.equal(Object.getPrototypeOf(record), Object.prototype);
   assert.equal((record as { x?: number }).x, undefined);
+});
+
+test('a failing consumer tears the reader down and the pipeline rejects with the consumer error', async () => {
+  const reader = rowsFromJsonl();
+  let pulled = 0;
+  async function* endless() {
+    for (;;) {
+      pulled++;
+      yield enc('{"a":1}\n'.repeat(100));
+    }
+  }
+  const consumer = new Writable({
+    objectMode: true,
+    write(row: Row, _encoding, callback) {
+      callback(row.index === 150 ? new Error('sink full') : null);
+    },
+  });
+  await assert.rejects(pipeline(Readable.from(endless()), reader, consumer), /sink full/);
+  assert.equal(reader.destroyed, true);
+  // The endless source stopped: only the bounded stage buffers (a few dozen chunks) were read ahead.
+  assert.ok(pulled < 60, `source pulled ${pulled} chunks`);
 });

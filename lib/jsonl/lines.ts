@@ -77,8 +77,10 @@ export function createLineDecoder(options: LineOptions = {}) {
  */
 export function splitLines<T>(options: LineOptions, map: (line: Line) => T | undefined): Duplex {
   const decoder = createLineDecoder(options);
+  // The strings between the two stages are whole input chunks: keep that hand-off to 2 chunks.
   const toLatin1 = new Transform({
     readableObjectMode: true,
+    readableHighWaterMark: 2,
     transform(chunk: Buffer, _encoding, callback) {
       callback(null, chunk.toString('latin1'));
     },
@@ -86,6 +88,7 @@ export function splitLines<T>(options: LineOptions, map: (line: Line) => T | und
   const splitter = split2(/\n/, (raw: string) => map(decoder.decode(raw)), {
     maxLength: decoder.maxLineBytes,
     writableObjectMode: true,
+    writableHighWaterMark: 2,
   });
   mapDestroyError(splitter, (err) =>
     err.message === 'maximum buffer reached' ? tooLong(decoder.count + 1, decoder.maxLineBytes, options.file) : err,
