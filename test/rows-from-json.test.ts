@@ -99,6 +99,24 @@ test('an oversized element is stopped while it is still arriving', async () => {
   assert.equal((await failed as ArkBatchError).code, 'E_BUFFER_LIMIT');
 });
 
+test('invalid UTF-8 anywhere in the document fails with E_ENCODING, even when cut mid-character', async () => {
+  const bad = [
+    Buffer.concat([enc('[{"a":"'), Buffer.from([0xff]), enc('"}]')]),
+    Buffer.concat([enc('[{"a":"'), Buffer.from([0xed, 0xa0, 0x80]), enc('"}]')]),
+    Buffer.concat([enc('[{"a":"x"}, "'), Buffer.from([0xe4, 0xbd])]), // truncated at the very end
+  ];
+  for (const input of bad) {
+    for (let cut = 0; cut <= input.length; cut++) {
+      await assert.rejects(collect(rowsFromJson({ file: 'u.json' }), splitAt(input, [cut])), (err) => {
+        assert.ok(err instanceof ArkBatchError);
+        assert.equal(err.code, 'E_ENCODING');
+        assert.match(err.message, /^u\.json: E_ENCODING the document is not valid UTF-8 \(within bytes \d+-\d+\)/);
+        return true;
+      });
+    }
+  }
+});
+
 test('rows come out before the document ends, so a huge array is never held whole', async () => {
   const stream = rowsFromJson();
   const it = stream[Symbol.asyncIterator]();

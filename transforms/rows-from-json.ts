@@ -1,16 +1,17 @@
 /**
  * JSON bytes in (one top-level array of objects), Rows out, one per element, streamed with
  * stream-json so only one element is held at a time however large the array. A non-object
- * element is a Row with `error` (E_LINE_NOT_OBJECT); a document that is not an array or is
- * malformed fails the stream with E_JSON_PARSE; an element over `maxElementBytes` with E_BUFFER_LIMIT.
+ * element is a Row with `error` (E_LINE_NOT_OBJECT). The stream fails with E_JSON_PARSE for a
+ * document that is not an array or is malformed, E_BUFFER_LIMIT for an element over
+ * `maxElementBytes`, and E_ENCODING for invalid UTF-8 anywhere (the document cannot be trusted).
  */
-import { Transform } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import streamJson from 'stream-json';
 import StreamArray from 'stream-json/streamers/StreamArray.js';
-import { compose, mapDestroyError } from '../lib/streams/compose.ts';
-import { createElementSizeGuard, jsonElementToRow, toJsonParseError } from '../lib/sources/json.ts';
+import { compose, mapChunks, mapDestroyError } from '../lib/streams/compose.ts';
+import { createElementSizeGuard, createStrictUtf8Decoder, jsonElementToRow, toJsonParseError } from '../lib/sources/json.ts';
 import type { JsonToken } from '../lib/sources/json.ts';
+import type { Row } from '../lib/sources/row.ts';
 
 export interface RowsFromJsonOptions {
   /** Source name put on errors. */
@@ -27,22 +28,17 @@ export interface RowsFromJsonOptions {
 export function rowsFromJson(options: RowsFromJsonOptions = {}): Duplex {
   const { file } = options;
   const toError = (err: Error) => toJsonParseError(err, file);
-  const parser = mapDestroyError(streamJson.parser(), toError);
-  const tooBig = createElementSizeGuard(options.maxElementBytes, file);
-  const guard = new Transform({
-    objectMode: true,
-    transform(token: JsonToken, _encoding, callback) {
-      const error = tooBig(token);
-      if (error) callback(error);
-      else callback(null, token);
-    },
-  });
+  const decode = createStrictUtf8Decoder(file);
+  const checkSize = createElementSizeGuard(options.maxElementBytes, file);
+  const text = mapChunks<Buffer, string>(
+    { readableObjectMode: true },
+    (chunk) => decode(chunk) || undefined,
+    () => decode(new Uint8Array(0), true) || undefined,
+  );
+  // Fed strings (decodeStrings: false), the parser skips its own lenient UTF-8 decoding.
+  const parser = mapDestroyError(streamJson.parser({ decodeStrings: false }), toError);
+  const guard = mapChunks<JsonToken, JsonToken>({ objectMode: true }, (token) => (checkSize(token), token));
   const elements = mapDestroyError(StreamArray.streamArray(), toError);
-  const toRows = new Transform({
-    objectMode: true,
-    transform(chunk: { key: number; value: unknown }, _encoding, callback) {
-      callback(null, jsonElementToRow(chunk.key, chunk.value, file));
-    },
-  });
-  return compose(parser, guard, elements, toRows);
+  const toRows = mapChunks<{ key: number; value: unknown }, Row>({ objectMode: true }, ({ key, value }) => jsonElementToRow(key, value, file));
+  return compose(text, parser, guard, elements, toRows);
 }

@@ -38,12 +38,12 @@ const CHUNKS = new Set(['stringChunk', 'numberChunk', 'keyChunk']);
  * Bounds the size of one array element, which stream-json assembles whole in memory. Counts the
  * UTF-8 bytes of string, key and number chunks plus one per structural token, as the tokens
  * stream by, so an oversized element is stopped while it is still arriving. Returns a checker
- * giving an E_BUFFER_LIMIT error for the token that crosses the bound, else undefined.
+ * to call on every token in order; it throws E_BUFFER_LIMIT on the token that crosses the bound.
  */
 export function createElementSizeGuard(
   maxElementBytes: number = DEFAULT_MAX_ELEMENT_BYTES,
   file?: string,
-): (token: JsonToken) => ArkBatchError | undefined {
+): (token: JsonToken) => void {
   if (!Number.isSafeInteger(maxElementBytes) || maxElementBytes < 1) {
     throw new ArkBatchError(
       'E_USAGE',
@@ -62,11 +62,30 @@ export function createElementSizeGuard(
     else if (token.name === 'endObject' || token.name === 'endArray') depth--;
     size += CHUNKS.has(token.name) ? Buffer.byteLength(String(token.value)) : 1;
     if (depth >= 1 && size > maxElementBytes) {
-      return new ArkBatchError('E_BUFFER_LIMIT', `element ${element} is larger than maxElementBytes=${maxElementBytes}`, {
+      throw new ArkBatchError('E_BUFFER_LIMIT', `element ${element} is larger than maxElementBytes=${maxElementBytes}`, {
         file,
         row: element,
       });
     }
-    return undefined;
+  };
+}
+
+/**
+ * Strict streaming UTF-8 decoding for the JSON reader: stream-json's own decoder would turn bad
+ * bytes into U+FFFD silently. Returns a function decoding one chunk (pass `end` for the last
+ * call) that throws E_ENCODING naming the byte range of the offending chunk. A leading BOM is
+ * dropped.
+ */
+export function createStrictUtf8Decoder(file?: string): (chunk: Uint8Array, end?: boolean) => string {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let offset = 0;
+  return (chunk, end = false) => {
+    const start = offset;
+    offset += chunk.length;
+    try {
+      return decoder.decode(chunk, { stream: !end });
+    } catch (cause) {
+      throw new ArkBatchError('E_ENCODING', `the document is not valid UTF-8 (within bytes ${start}-${offset})`, { file, cause });
+    }
   };
 }
