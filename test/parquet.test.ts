@@ -12,6 +12,7 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { rowsFromParquet, spoolToTempFile, toJsonValue } from '../lib/sources/parquet.ts';
 import { ArkBatchError } from '../lib/errors.ts';
 import type { Row } from '../lib/sources/row.ts';
+import { buildFixtures } from './fixtures/make-parquet.ts';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'parquet');
 const CODECS = { snappy: 'SNAPPY', gzip: 'GZIP', brotli: 'BROTLI', zstd: 'ZSTD', uncompressed: 'UNCOMPRESSED' } as const;
@@ -22,8 +23,8 @@ async function all(stream: Readable): Promise<Row[]> {
   return rows;
 }
 
-async function golden(): Promise<unknown[]> {
-  const text = await readFile(join(FIXTURES, 'rows.expected.jsonl'), 'utf8');
+async function golden(name = 'rows'): Promise<unknown[]> {
+  const text = await readFile(join(FIXTURES, `${name}.expected.jsonl`), 'utf8');
   return text.trimEnd().split('\n').map((l) => JSON.parse(l));
 }
 
@@ -36,6 +37,27 @@ test('every codec fixture reads back as the golden rows, numbered across row gro
     assert.deepEqual(rows.map((r) => r.index), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.ok(rows.every((r) => r.line === undefined && r.error === undefined));
   }
+});
+
+test('every fixture file matches the golden rows of its case (<case>.<codec>.parquet ↔ <case>.expected.jsonl)', async () => {
+  const files = (await readdir(FIXTURES)).filter((f) => f.endsWith('.parquet'));
+  assert.ok(files.length >= 6);
+  for (const f of files) {
+    const rows = await all(rowsFromParquet({ file: join(FIXTURES, f) }));
+    assert.deepEqual(rows.map((r) => r.record), await golden(f.split('.')[0]), f);
+  }
+});
+
+test('the committed fixtures are exactly what make-parquet.ts generates', async () => {
+  const built = buildFixtures();
+  assert.deepEqual([...built.keys()].sort(), (await readdir(FIXTURES)).sort());
+  for (const [name, bytes] of built) assert.ok(Buffer.from(bytes).equals(await readFile(join(FIXTURES, name))), name);
+});
+
+test('native structs and lists stay nested, with their values converted too', async () => {
+  const rows = await all(rowsFromParquet({ file: join(FIXTURES, 'nested.snappy.parquet') }));
+  assert.deepEqual(rows[1].record, { tags: null, point: { x: 2, big: '4611686018427387904', at: null } });
+  assert.deepEqual(rows[3].record, { tags: ['😀', null], point: { x: -4, big: -3, at: '2023-11-14T22:13:20.000Z' } });
 });
 
 test('the fixtures really hold three row groups compressed with the codec they are named for', async () => {
