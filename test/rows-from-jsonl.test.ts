@@ -111,6 +111,9 @@ test('maxLineBytes counts UTF-8 bytes without the line terminator', async () => 
   const ok = await rowsOf(`${line}\r\n${line}`, { maxLineBytes: 14 });
   assert.equal(ok.length, 2);
   await assert.rejects(rowsOf(`${line}\r\n`, { maxLineBytes: 13 }), { code: 'E_BUFFER_LIMIT' });
+  // A line of exactly the limit whose CR and LF arrive in different chunks is still accepted.
+  const crThenLf = [enc(`${line}\r`), enc(`\n${line}\r`), enc('\n')];
+  assert.equal((await collect<Row>(rowsFromJsonl({ maxLineBytes: 14 }), crThenLf)).length, 2);
 });
 
 test('a bad maxLineBytes is a usage error', () => {

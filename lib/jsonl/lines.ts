@@ -86,7 +86,8 @@ export function splitLines<T>(options: LineOptions, map: (line: Line) => T | und
     },
   });
   const splitter = split2(/\n/, (raw: string) => map(decoder.decode(raw)), {
-    maxLength: decoder.maxLineBytes,
+    // Slack for a pending line's CR and a line-1 BOM; the decoder enforces the exact bound.
+    maxLength: decoder.maxLineBytes + 4,
     writableObjectMode: true,
     writableHighWaterMark: 2,
   });
