@@ -88,6 +88,9 @@ test('values become JSON-friendly: safe BigInt to number, others to decimal stri
   assert.equal(toJsonValue(pooled.subarray(3, 5)), '/v8=');
   assert.deepEqual(toJsonValue(Int32Array.from([1, -2])), [1, -2]);
   assert.deepEqual(toJsonValue({ a: [{ b: 1n, c: undefined }], d: null }), { a: [{ b: 1, c: null }], d: null });
+  const proto = toJsonValue(JSON.parse('{"__proto__":{"polluted":1}}')) as Record<string, unknown>;
+  assert.ok(Object.hasOwn(proto, '__proto__'));
+  assert.equal(Object.getPrototypeOf(proto), Object.prototype);
   fc.assert(
     fc.property(fc.bigInt({ min: -(1n << 64n), max: 1n << 64n }), (n) => {
       const v = toJsonValue(n);
@@ -202,6 +205,7 @@ test('a file that is not Parquet fails with E_PARQUET, a missing one with E_USAG
       return true;
     });
     await assert.rejects(all(rowsFromParquet({ file: join(dir, 'missing.parquet') })), { code: 'E_USAGE' });
+    assert.throws(() => rowsFromParquet({ file: notParquet, maxRowGroupBytes: 0 }), { code: 'E_USAGE' });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -212,6 +216,28 @@ test('a truncated Parquet file fails with E_PARQUET', async () => {
   const cut = bytes.subarray(0, bytes.length - 20);
   const file: AsyncBuffer = { byteLength: cut.length, slice: async (s, e) => cut.buffer.slice(cut.byteOffset + s, cut.byteOffset + (e ?? cut.length)) };
   await assert.rejects(all(rowsFromParquet({ file })), { code: 'E_PARQUET' });
+});
+
+test('a corrupt row group fails with E_PARQUET naming its first row, after the rows before it', async () => {
+  const { buffer, ranges } = manyGroups(300, 100);
+  const bytes = new Uint8Array(buffer.slice(0));
+  bytes.fill(0xff, ranges[1][0], ranges[1][1]);
+  const file: AsyncBuffer = { byteLength: bytes.length, slice: async (s, e) => bytes.buffer.slice(s, e) };
+  const seen: number[] = [];
+  // highWaterMark 1: a stream that errors drops what it had buffered, so keep nothing buffered.
+  await assert.rejects(
+    (async () => {
+      for await (const row of rowsFromParquet({ file, name: 'c.parquet', highWaterMark: 1 })) seen.push((row as Row).index);
+    })(),
+    (err) => {
+      assert.ok(err instanceof ArkBatchError);
+      assert.equal(err.code, 'E_PARQUET');
+      assert.equal(err.row, 101);
+      assert.match(err.message, /^c\.parquet:101: E_PARQUET cannot read Parquet: /);
+      return true;
+    },
+  );
+  assert.equal(seen.length, 100);
 });
 
 test('stdin spooled to a temp file reads like the file, and cleanup removes it', async () => {
