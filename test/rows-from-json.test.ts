@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { rowsFromJson } from '../transforms/rows-from-json.ts';
 import { ArkBatchError, exitCodeFor } from '../lib/errors.ts';
 import type { Row } from '../lib/sources/row.ts';
-import { collect, cutsArb, recordArb, splitAt, viaJson } from './helpers/streams.ts';
+import { collect, cutsArb, recordArb, splitAt, viaJson } from './helpers/chunking.ts';
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
 const rowsOf = (input: string) => collect<Row>(rowsFromJson({ file: 'in.json' }), [enc(input)]);

@@ -10,7 +10,7 @@ import { createLineDecoder } from '../lib/jsonl/lines.ts';
 import type { Line } from '../lib/jsonl/lines.ts';
 import { createJsonlRowReader } from '../lib/sources/jsonl.ts';
 import type { Row } from '../lib/sources/row.ts';
-import { collect, cutsArb, recordArb, splitAt, viaJson } from './helpers/streams.ts';
+import { collect, cutsArb, recordArb, splitAt, viaJson } from './helpers/chunking.ts';
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
 const rowsOf = (input: Uint8Array | string, options = {}) =>
