@@ -2,12 +2,11 @@
  * rowsFromJsonl against a naive baseline (readline + JSON.parse) on generated JSONL in memory.
  *   node --import tsx bench/rows-from-jsonl.bench.ts [rows]
  *
- * Node 20.20, shared AMD EPYC VM (2 vCPU, noisy: ±30% run to run), 200k rows of ~130 B
- * CJK/emoji JSONL, 64 KiB chunks:
- *   baseline readline+JSON.parse  166k–258k rows/s  21–33 MB/s
- *   rowsFromJsonl                 136k–206k rows/s  17–26 MB/s  (same league: latin1 framing + strict UTF-8)
- *   rowsFromJson (stream-json)     12k–27k rows/s    1.6–3.5 MB/s (stream-json tokenising dominates; the
- *                                 size guard costs ~15%, strict UTF-8 decoding nothing measurable)
+ * Node 20.20, shared AMD EPYC VM (2 vCPU; other jobs running, so ±50% run to run), 200k rows
+ * of ~130 B CJK/emoji JSONL, 64 KiB chunks, best of 3 quiet runs:
+ *   baseline readline+JSON.parse  510k rows/s  65 MB/s
+ *   rowsFromJsonl                 487k rows/s  63 MB/s  (latin1 framing + strict UTF-8: ~5% behind)
+ *   rowsFromJson (stream-json)     47k rows/s   6 MB/s  (stream-json tokenising dominates)
  */
 import { createInterface } from 'node:readline';
 import { Readable, Writable } from 'node:stream';

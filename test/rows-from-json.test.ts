@@ -22,6 +22,15 @@ test('each element of the top-level array becomes a row with its record and 1-ba
   assert.deepEqual(await rowsOf(' [ ] '), []);
 });
 
+test('a "__proto__" key stays plain data, as with JSON.parse, at any depth and with any value', async () => {
+  const input = '[{"__proto__":1,"a":2},{"__proto__":{"x":1}},{"n":{"__proto__":[1],"constructor":"c"}}]';
+  const rows = await rowsOf(input);
+  assert.deepEqual(rows.map((r) => r.record), JSON.parse(input));
+  for (const row of rows) assert.equal(Object.getPrototypeOf(row.record), Object.prototype);
+  assert.ok(Object.hasOwn(rows[0].record ?? {}, '__proto__'));
+  assert.equal(({} as { x?: number }).x, undefined);
+});
+
 test('an element that is not an object becomes a row with E_LINE_NOT_OBJECT saying what it is', async () => {
   const rows = await rowsOf('[{"a":1}, 17, null, [1], "s", false, {"z":2}]');
   assert.deepEqual(

@@ -1,5 +1,5 @@
 /**
- * JSON bytes in (one top-level array of objects), Rows out, one per element, streamed with
+ * JSON bytes in (one top-level array of objects), Rows out, one per element, tokenised by
  * stream-json so only one element is held at a time however large the array. A non-object
  * element is a Row with `error` (E_LINE_NOT_OBJECT). The stream fails with E_JSON_PARSE for a
  * document that is not an array or is malformed, E_BUFFER_LIMIT for an element over
@@ -7,9 +7,8 @@
  */
 import type { Duplex } from 'node:stream';
 import streamJson from 'stream-json';
-import StreamArray from 'stream-json/streamers/StreamArray.js';
 import { compose, mapChunks, mapDestroyError } from '../lib/streams/compose.ts';
-import { createElementSizeGuard, createStrictUtf8Decoder, jsonElementToRow, toJsonParseError } from '../lib/sources/json.ts';
+import { createJsonArrayReader, createStrictUtf8Decoder, toJsonParseError } from '../lib/sources/json.ts';
 import type { JsonToken } from '../lib/sources/json.ts';
 import type { Row } from '../lib/sources/row.ts';
 
@@ -26,19 +25,15 @@ export interface RowsFromJsonOptions {
 
 /** @returns a Duplex: write Buffers, read `Row` objects. */
 export function rowsFromJson(options: RowsFromJsonOptions = {}): Duplex {
-  const { file } = options;
-  const toError = (err: Error) => toJsonParseError(err, file);
+  const { file, maxElementBytes } = options;
   const decode = createStrictUtf8Decoder(file);
-  const checkSize = createElementSizeGuard(options.maxElementBytes, file);
   const text = mapChunks<Buffer, string>(
     { readableObjectMode: true },
     (chunk) => decode(chunk) || undefined,
     () => decode(new Uint8Array(0), true) || undefined,
   );
   // Fed strings (decodeStrings: false), the parser skips its own lenient UTF-8 decoding.
-  const parser = mapDestroyError(streamJson.parser({ decodeStrings: false }), toError);
-  const guard = mapChunks<JsonToken, JsonToken>({ objectMode: true }, (token) => (checkSize(token), token));
-  const elements = mapDestroyError(StreamArray.streamArray(), toError);
-  const toRows = mapChunks<{ key: number; value: unknown }, Row>({ objectMode: true }, ({ key, value }) => jsonElementToRow(key, value, file));
-  return compose(text, parser, guard, elements, toRows);
+  const parser = mapDestroyError(streamJson.parser({ decodeStrings: false }), (err) => toJsonParseError(err, file));
+  const rows = mapChunks<JsonToken, Row>({ objectMode: true }, createJsonArrayReader({ file, maxElementBytes }));
+  return compose(text, parser, rows);
 }

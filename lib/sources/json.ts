@@ -1,12 +1,17 @@
 /**
- * Pure core of the JSON-array reader: one streamed array element → one Row, and the mapping of
+ * Pure core of the JSON-array reader: stream-json parser tokens in, one Row per top-level array
+ * element out; plus strict UTF-8 decoding, the element size bound, and the mapping of
  * stream-json's plain errors to E_JSON_PARSE. Streams live in transforms/rows-from-json.ts.
+ *
+ * Elements are assembled here rather than by stream-json's StreamArray: its Assembler stores
+ * keys with `obj[key] = value`, so a "__proto__" key replaced the record's prototype (or was
+ * dropped when its value was a primitive). JSON.parse keeps it as a plain own property; so do we.
  */
 import { ArkBatchError } from '../errors.ts';
 import { describeJsonType, isJsonObject } from './json-value.ts';
 import type { Row } from './row.ts';
 
-/** `key` is the 0-based array position stream-json reports; rows and messages are 1-based. */
+/** `key` is the 0-based array position; rows and messages are 1-based. */
 export function jsonElementToRow(key: number, value: unknown, file?: string): Row {
   const index = key + 1;
   if (isJsonObject(value)) return { index, record: value };
@@ -17,10 +22,81 @@ export function jsonElementToRow(key: number, value: unknown, file?: string): Ro
 /** stream-json's messages, made into located, coded errors; coded errors pass through. */
 export function toJsonParseError(err: Error, file?: string): Error {
   if (err instanceof ArkBatchError) return err;
-  const detail = /top-level object should be an array/i.test(err.message)
-    ? 'the document is not a JSON array (expected `[` first)'
-    : `malformed JSON: ${err.message}`;
-  return new ArkBatchError('E_JSON_PARSE', detail, { file, cause: err });
+  return new ArkBatchError('E_JSON_PARSE', `malformed JSON: ${err.message}`, { file, cause: err });
+}
+
+export interface JsonArrayReaderOptions {
+  /** Source name put on errors. */
+  readonly file?: string;
+  /** See `createElementSizeGuard`. @default 134217728 (128 MiB) */
+  readonly maxElementBytes?: number;
+}
+
+type Container = Record<string, unknown> | unknown[];
+
+/**
+ * Returns a stateful reader: call it with every parser token in order; it returns a Row when a
+ * top-level element completes, else undefined. Throws E_JSON_PARSE when the document does not
+ * start with an array, E_BUFFER_LIMIT for an oversized element.
+ */
+export function createJsonArrayReader(options: JsonArrayReaderOptions = {}): (token: JsonToken) => Row | undefined {
+  const { file } = options;
+  const checkSize = createElementSizeGuard(options.maxElementBytes, file);
+  let started = false;
+  let elements = 0;
+  const open: Container[] = []; // containers of the element being built, outermost first
+  const parentKeys: (string | undefined)[] = [];
+  let key: string | undefined;
+
+  function save(value: unknown): Row | undefined {
+    const top = open.at(-1);
+    if (top === undefined) return jsonElementToRow(elements++, value, file);
+    if (Array.isArray(top)) top.push(value);
+    else if (key === '__proto__') Object.defineProperty(top, key, { value, writable: true, enumerable: true, configurable: true });
+    else top[key as string] = value;
+    return undefined;
+  }
+
+  return (token) => {
+    checkSize(token);
+    if (!started) {
+      if (token.name !== 'startArray') {
+        throw new ArkBatchError('E_JSON_PARSE', 'the document is not a JSON array (expected `[` first)', { file });
+      }
+      started = true;
+      return undefined;
+    }
+    switch (token.name) {
+      case 'startObject':
+      case 'startArray':
+        parentKeys.push(key);
+        open.push(token.name === 'startObject' ? {} : []);
+        key = undefined;
+        return undefined;
+      case 'endObject':
+      case 'endArray': {
+        if (open.length === 0) return undefined; // the top-level array closes
+        const value = open.pop();
+        key = parentKeys.pop();
+        return save(value);
+      }
+      case 'keyValue':
+        key = String(token.value);
+        return undefined;
+      case 'stringValue':
+        return save(token.value);
+      case 'numberValue':
+        return save(Number(token.value));
+      case 'nullValue':
+        return save(null);
+      case 'trueValue':
+        return save(true);
+      case 'falseValue':
+        return save(false);
+      default:
+        return undefined; // streamed pieces (startString, stringChunk, …): the packed value follows
+    }
+  };
 }
 
 export const DEFAULT_MAX_ELEMENT_BYTES = 128 * 1024 * 1024;
