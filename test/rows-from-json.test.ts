@@ -4,6 +4,8 @@ import fc from 'fast-check';
 import { rowsFromJson } from '../transforms/rows-from-json.ts';
 import { ArkBatchError, exitCodeFor } from '../lib/errors.ts';
 import type { Row } from '../lib/sources/row.ts';
+import { createJsonArrayReader } from '../lib/sources/json.ts';
+import type { JsonToken } from '../lib/sources/json.ts';
 import { collect, cutsArb, recordArb, splitAt, viaJson } from './helpers/chunking.ts';
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
@@ -28,7 +30,27 @@ test('a "__proto__" key stays plain data, as with JSON.parse, at any depth and w
   assert.deepEqual(rows.map((r) => r.record), JSON.parse(input));
   for (const row of rows) assert.equal(Object.getPrototypeOf(row.record), Object.prototype);
   assert.ok(Object.hasOwn(rows[0].record ?? {}, '__proto__'));
-  assert.equal(({} as { x?: number }).x, undefined);
+});
+
+test('the array core turns parser tokens into rows, one per completed top-level element', () => {
+  const read = createJsonArrayReader({ file: 'f.json' });
+  const tokens: JsonToken[] = [
+    { name: 'startArray' },
+    { name: 'startObject' },
+    { name: 'keyValue', value: 'a' },
+    { name: 'startArray' },
+    { name: 'numberValue', value: '1.5' },
+    { name: 'nullValue' },
+    { name: 'endArray' },
+    { name: 'endObject' },
+    { name: 'trueValue' },
+    { name: 'endArray' },
+  ];
+  const rows = tokens.map(read).filter((r) => r !== undefined);
+  assert.deepEqual(rows[0], { index: 1, record: { a: [1.5, null] } });
+  assert.equal(rows[1].error?.detail, 'element 2 is a boolean, expected an object');
+  assert.equal(rows.length, 2);
+  assert.throws(() => createJsonArrayReader()({ name: 'startObject' }), { code: 'E_JSON_PARSE' });
 });
 
 test('an element that is not an object becomes a row with E_LINE_NOT_OBJECT saying what it is', async () => {
