@@ -1,6 +1,6 @@
 /**
  * Pure core of the JSON-array reader: stream-json parser tokens in, one Row per top-level array
- * element out; plus strict UTF-8 decoding, the element size bound, and the mapping of
+ * element out (with a bound on element size); plus strict UTF-8 decoding and the mapping of
  * stream-json's plain errors to E_JSON_PARSE. Streams live in transforms/rows-from-json.ts.
  *
  * Elements are assembled here rather than by stream-json's StreamArray: its Assembler stores
@@ -25,24 +25,47 @@ export function toJsonParseError(err: Error, file?: string): Error {
   return new ArkBatchError('E_JSON_PARSE', `malformed JSON: ${err.message}`, { file, cause: err });
 }
 
+export const DEFAULT_MAX_ELEMENT_BYTES = 128 * 1024 * 1024;
+
+/** A stream-json token, as its parser emits them with default options. */
+export interface JsonToken {
+  readonly name: string;
+  readonly value?: unknown;
+}
+
 export interface JsonArrayReaderOptions {
   /** Source name put on errors. */
   readonly file?: string;
-  /** See `createElementSizeGuard`. @default 134217728 (128 MiB) */
+  /**
+   * Bound on one element, which is assembled whole in memory: the UTF-8 bytes of its string, key
+   * and number chunks plus one per token, counted as the tokens arrive, so an oversized element
+   * is stopped while it is still streaming in.
+   * @default 134217728 (128 MiB)
+   */
   readonly maxElementBytes?: number;
 }
+
+const VALUE_STARTS = new Set(['startObject', 'startArray', 'startString', 'startNumber', 'nullValue', 'trueValue', 'falseValue']);
+const CHUNKS = new Set(['stringChunk', 'numberChunk', 'keyChunk']);
 
 type Container = Record<string, unknown> | unknown[];
 
 /**
  * Returns a stateful reader: call it with every parser token in order; it returns a Row when a
  * top-level element completes, else undefined. Throws E_JSON_PARSE when the document does not
- * start with an array, E_BUFFER_LIMIT for an oversized element.
+ * start with an array, E_BUFFER_LIMIT for an element over `maxElementBytes`.
  */
 export function createJsonArrayReader(options: JsonArrayReaderOptions = {}): (token: JsonToken) => Row | undefined {
   const { file } = options;
-  const checkSize = createElementSizeGuard(options.maxElementBytes, file);
+  const maxElementBytes = options.maxElementBytes ?? DEFAULT_MAX_ELEMENT_BYTES;
+  if (!Number.isSafeInteger(maxElementBytes) || maxElementBytes < 1) {
+    throw new ArkBatchError(
+      'E_USAGE',
+      `Expected maxElementBytes to be a positive integer, got ${String(maxElementBytes)} (${typeof maxElementBytes})`,
+    );
+  }
   let started = false;
+  let size = 0;
   let elements = 0;
   const open: Container[] = []; // containers of the element being built, outermost first
   const parentKeys: (string | undefined)[] = [];
@@ -57,8 +80,19 @@ export function createJsonArrayReader(options: JsonArrayReaderOptions = {}): (to
     return undefined;
   }
 
+  function checkSize(token: JsonToken): void {
+    if (open.length === 0 && VALUE_STARTS.has(token.name)) size = 0;
+    size += CHUNKS.has(token.name) ? Buffer.byteLength(String(token.value)) : 1;
+    if (size > maxElementBytes) {
+      const element = elements + 1;
+      throw new ArkBatchError('E_BUFFER_LIMIT', `element ${element} is larger than maxElementBytes=${maxElementBytes}`, {
+        file,
+        row: element,
+      });
+    }
+  }
+
   return (token) => {
-    checkSize(token);
     if (!started) {
       if (token.name !== 'startArray') {
         throw new ArkBatchError('E_JSON_PARSE', 'the document is not a JSON array (expected `[` first)', { file });
@@ -66,6 +100,7 @@ export function createJsonArrayReader(options: JsonArrayReaderOptions = {}): (to
       started = true;
       return undefined;
     }
+    checkSize(token);
     switch (token.name) {
       case 'startObject':
       case 'startArray':
@@ -95,53 +130,6 @@ export function createJsonArrayReader(options: JsonArrayReaderOptions = {}): (to
         return save(false);
       default:
         return undefined; // streamed pieces (startString, stringChunk, …): the packed value follows
-    }
-  };
-}
-
-export const DEFAULT_MAX_ELEMENT_BYTES = 128 * 1024 * 1024;
-
-/** A stream-json token, as its parser emits them with default options. */
-export interface JsonToken {
-  readonly name: string;
-  readonly value?: unknown;
-}
-
-const VALUE_STARTS = new Set(['startObject', 'startArray', 'startString', 'startNumber', 'nullValue', 'trueValue', 'falseValue']);
-const CHUNKS = new Set(['stringChunk', 'numberChunk', 'keyChunk']);
-
-/**
- * Bounds the size of one array element, which stream-json assembles whole in memory. Counts the
- * UTF-8 bytes of string, key and number chunks plus one per structural token, as the tokens
- * stream by, so an oversized element is stopped while it is still arriving. Returns a checker
- * to call on every token in order; it throws E_BUFFER_LIMIT on the token that crosses the bound.
- */
-export function createElementSizeGuard(
-  maxElementBytes: number = DEFAULT_MAX_ELEMENT_BYTES,
-  file?: string,
-): (token: JsonToken) => void {
-  if (!Number.isSafeInteger(maxElementBytes) || maxElementBytes < 1) {
-    throw new ArkBatchError(
-      'E_USAGE',
-      `Expected maxElementBytes to be a positive integer, got ${String(maxElementBytes)} (${typeof maxElementBytes})`,
-    );
-  }
-  let depth = 0;
-  let element = 0;
-  let size = 0;
-  return (token) => {
-    if (depth === 1 && VALUE_STARTS.has(token.name)) {
-      element++;
-      size = 0;
-    }
-    if (token.name === 'startObject' || token.name === 'startArray') depth++;
-    else if (token.name === 'endObject' || token.name === 'endArray') depth--;
-    size += CHUNKS.has(token.name) ? Buffer.byteLength(String(token.value)) : 1;
-    if (depth >= 1 && size > maxElementBytes) {
-      throw new ArkBatchError('E_BUFFER_LIMIT', `element ${element} is larger than maxElementBytes=${maxElementBytes}`, {
-        file,
-        row: element,
-      });
     }
   };
 }
