@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { detectFormat, sniffFormat, sniffStream } from '../lib/sources/format.ts';
 import type { SourceFormat } from '../lib/sources/format.ts';
 import { ArkBatchError, exitCodeFor } from '../lib/errors.ts';
-import { cutsArb, splitAt } from './helpers/streams.ts';
+import { cutsArb, splitAt } from './helpers/chunking.ts';
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
 

@@ -12,6 +12,7 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { rowsFromParquet, spoolToTempFile, toJsonValue } from '../lib/sources/parquet.ts';
 import { ArkBatchError } from '../lib/errors.ts';
 import type { Row } from '../lib/sources/row.ts';
+import { buildFixtures } from './fixtures/make-parquet.ts';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'parquet');
 const CODECS = { snappy: 'SNAPPY', gzip: 'GZIP', brotli: 'BROTLI', zstd: 'ZSTD', uncompressed: 'UNCOMPRESSED' } as const;
@@ -22,8 +23,8 @@ async function all(stream: Readable): Promise<Row[]> {
   return rows;
 }
 
-async function golden(): Promise<unknown[]> {
-  const text = await readFile(join(FIXTURES, 'rows.expected.jsonl'), 'utf8');
+async function golden(name = 'rows'): Promise<unknown[]> {
+  const text = await readFile(join(FIXTURES, `${name}.expected.jsonl`), 'utf8');
   return text.trimEnd().split('\n').map((l) => JSON.parse(l));
 }
 
@@ -36,6 +37,27 @@ test('every codec fixture reads back as the golden rows, numbered across row gro
     assert.deepEqual(rows.map((r) => r.index), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.ok(rows.every((r) => r.line === undefined && r.error === undefined));
   }
+});
+
+test('every fixture file matches the golden rows of its case (<case>.<codec>.parquet ↔ <case>.expected.jsonl)', async () => {
+  const files = (await readdir(FIXTURES)).filter((f) => f.endsWith('.parquet'));
+  assert.ok(files.length >= 6);
+  for (const f of files) {
+    const rows = await all(rowsFromParquet({ file: join(FIXTURES, f) }));
+    assert.deepEqual(rows.map((r) => r.record), await golden(f.split('.')[0]), f);
+  }
+});
+
+test('the committed fixtures are exactly what make-parquet.ts generates', async () => {
+  const built = buildFixtures();
+  assert.deepEqual([...built.keys()].sort(), (await readdir(FIXTURES)).sort());
+  for (const [name, bytes] of built) assert.ok(Buffer.from(bytes).equals(await readFile(join(FIXTURES, name))), name);
+});
+
+test('native structs and lists stay nested, with their values converted too', async () => {
+  const rows = await all(rowsFromParquet({ file: join(FIXTURES, 'nested.snappy.parquet') }));
+  assert.deepEqual(rows[1].record, { tags: null, point: { x: 2, big: '4611686018427387904', at: null } });
+  assert.deepEqual(rows[3].record, { tags: ['😀', null], point: { x: -4, big: -3, at: '2023-11-14T22:13:20.000Z' } });
 });
 
 test('the fixtures really hold three row groups compressed with the codec they are named for', async () => {
@@ -66,6 +88,9 @@ test('values become JSON-friendly: safe BigInt to number, others to decimal stri
   assert.equal(toJsonValue(pooled.subarray(3, 5)), '/v8=');
   assert.deepEqual(toJsonValue(Int32Array.from([1, -2])), [1, -2]);
   assert.deepEqual(toJsonValue({ a: [{ b: 1n, c: undefined }], d: null }), { a: [{ b: 1, c: null }], d: null });
+  const proto = toJsonValue(JSON.parse('{"__proto__":{"polluted":1}}')) as Record<string, unknown>;
+  assert.ok(Object.hasOwn(proto, '__proto__'));
+  assert.equal(Object.getPrototypeOf(proto), Object.prototype);
   fc.assert(
     fc.property(fc.bigInt({ min: -(1n << 64n), max: 1n << 64n }), (n) => {
       const v = toJsonValue(n);
@@ -180,6 +205,7 @@ test('a file that is not Parquet fails with E_PARQUET, a missing one with E_USAG
       return true;
     });
     await assert.rejects(all(rowsFromParquet({ file: join(dir, 'missing.parquet') })), { code: 'E_USAGE' });
+    assert.throws(() => rowsFromParquet({ file: notParquet, maxRowGroupBytes: 0 }), { code: 'E_USAGE' });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -190,6 +216,28 @@ test('a truncated Parquet file fails with E_PARQUET', async () => {
   const cut = bytes.subarray(0, bytes.length - 20);
   const file: AsyncBuffer = { byteLength: cut.length, slice: async (s, e) => cut.buffer.slice(cut.byteOffset + s, cut.byteOffset + (e ?? cut.length)) };
   await assert.rejects(all(rowsFromParquet({ file })), { code: 'E_PARQUET' });
+});
+
+test('a corrupt row group fails with E_PARQUET naming its first row, after the rows before it', async () => {
+  const { buffer, ranges } = manyGroups(300, 100);
+  const bytes = new Uint8Array(buffer.slice(0));
+  bytes.fill(0xff, ranges[1][0], ranges[1][1]);
+  const file: AsyncBuffer = { byteLength: bytes.length, slice: async (s, e) => bytes.buffer.slice(s, e) };
+  const seen: number[] = [];
+  // highWaterMark 1: a stream that errors drops what it had buffered, so keep nothing buffered.
+  await assert.rejects(
+    (async () => {
+      for await (const row of rowsFromParquet({ file, name: 'c.parquet', highWaterMark: 1 })) seen.push((row as Row).index);
+    })(),
+    (err) => {
+      assert.ok(err instanceof ArkBatchError);
+      assert.equal(err.code, 'E_PARQUET');
+      assert.equal(err.row, 101);
+      assert.match(err.message, /^c\.parquet:101: E_PARQUET cannot read Parquet: /);
+      return true;
+    },
+  );
+  assert.equal(seen.length, 100);
 });
 
 test('stdin spooled to a temp file reads like the file, and cleanup removes it', async () => {

@@ -4,7 +4,9 @@ import fc from 'fast-check';
 import { rowsFromJson } from '../transforms/rows-from-json.ts';
 import { ArkBatchError, exitCodeFor } from '../lib/errors.ts';
 import type { Row } from '../lib/sources/row.ts';
-import { collect, cutsArb, recordArb, splitAt, viaJson } from './helpers/streams.ts';
+import { createJsonArrayReader } from '../lib/sources/json.ts';
+import type { JsonToken } from '../lib/sources/json.ts';
+import { collect, cutsArb, recordArb, splitAt, viaJson } from './helpers/chunking.ts';
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
 const rowsOf = (input: string) => collect<Row>(rowsFromJson({ file: 'in.json' }), [enc(input)]);
@@ -20,6 +22,35 @@ test('each element of the top-level array becomes a row with its record and 1-ba
     ],
   );
   assert.deepEqual(await rowsOf(' [ ] '), []);
+});
+
+test('a "__proto__" key stays plain data, as with JSON.parse, at any depth and with any value', async () => {
+  const input = '[{"__proto__":1,"a":2},{"__proto__":{"x":1}},{"n":{"__proto__":[1],"constructor":"c"}}]';
+  const rows = await rowsOf(input);
+  assert.deepEqual(rows.map((r) => r.record), JSON.parse(input));
+  for (const row of rows) assert.equal(Object.getPrototypeOf(row.record), Object.prototype);
+  assert.ok(Object.hasOwn(rows[0].record ?? {}, '__proto__'));
+});
+
+test('the array core turns parser tokens into rows, one per completed top-level element', () => {
+  const read = createJsonArrayReader({ file: 'f.json' });
+  const tokens: JsonToken[] = [
+    { name: 'startArray' },
+    { name: 'startObject' },
+    { name: 'keyValue', value: 'a' },
+    { name: 'startArray' },
+    { name: 'numberValue', value: '1.5' },
+    { name: 'nullValue' },
+    { name: 'endArray' },
+    { name: 'endObject' },
+    { name: 'trueValue' },
+    { name: 'endArray' },
+  ];
+  const rows = tokens.map(read).filter((r) => r !== undefined);
+  assert.deepEqual(rows[0], { index: 1, record: { a: [1.5, null] } });
+  assert.equal(rows[1].error?.detail, 'element 2 is a boolean, expected an object');
+  assert.equal(rows.length, 2);
+  assert.throws(() => createJsonArrayReader()({ name: 'startObject' }), { code: 'E_JSON_PARSE' });
 });
 
 test('an element that is not an object becomes a row with E_LINE_NOT_OBJECT saying what it is', async () => {
@@ -71,6 +102,49 @@ test('malformed JSON fails with E_JSON_PARSE carrying what the parser said', asy
       assert.ok(err.cause instanceof Error);
       return true;
     });
+  }
+});
+
+test('an element larger than maxElementBytes fails with E_BUFFER_LIMIT naming the element', async () => {
+  const big = `{"s":"${'中'.repeat(400)}"}`;
+  const chunks = splitAt(enc(`[{"a":1}, 2, ${big}, {"b":2}]`), Array.from({ length: 60 }, (_, i) => i * 37));
+  await assert.rejects(collect(rowsFromJson({ file: 'big.json', maxElementBytes: 1000 }), chunks), (err) => {
+    assert.ok(err instanceof ArkBatchError);
+    assert.equal(err.code, 'E_BUFFER_LIMIT');
+    assert.equal(err.row, 3);
+    assert.match(err.message, /^big\.json:3: E_BUFFER_LIMIT element 3 is larger than maxElementBytes=1000/);
+    return true;
+  });
+  // With room for 1200 bytes of CJK plus a few tokens, the same document passes.
+  assert.equal((await collect<Row>(rowsFromJson({ maxElementBytes: 1300 }), chunks)).length, 4);
+  assert.throws(() => rowsFromJson({ maxElementBytes: -1 }), { code: 'E_USAGE' });
+});
+
+test('an oversized element is stopped while it is still arriving', async () => {
+  const stream = rowsFromJson({ maxElementBytes: 1000 });
+  const failed = new Promise<unknown>((resolve) => stream.on('error', resolve));
+  stream.resume();
+  stream.write(enc('[{"s":"'));
+  for (let i = 0; i < 20; i++) stream.write(enc('x'.repeat(100)));
+  // The document is never finished, yet the stream has already failed.
+  assert.equal((await failed as ArkBatchError).code, 'E_BUFFER_LIMIT');
+});
+
+test('invalid UTF-8 anywhere in the document fails with E_ENCODING, even when cut mid-character', async () => {
+  const bad = [
+    Buffer.concat([enc('[{"a":"'), Buffer.from([0xff]), enc('"}]')]),
+    Buffer.concat([enc('[{"a":"'), Buffer.from([0xed, 0xa0, 0x80]), enc('"}]')]),
+    Buffer.concat([enc('[{"a":"x"}, "'), Buffer.from([0xe4, 0xbd])]), // truncated at the very end
+  ];
+  for (const input of bad) {
+    for (let cut = 0; cut <= input.length; cut++) {
+      await assert.rejects(collect(rowsFromJson({ file: 'u.json' }), splitAt(input, [cut])), (err) => {
+        assert.ok(err instanceof ArkBatchError);
+        assert.equal(err.code, 'E_ENCODING');
+        assert.match(err.message, /^u\.json: E_ENCODING the document is not valid UTF-8 \(within bytes \d+-\d+\)/);
+        return true;
+      });
+    }
   }
 });
 

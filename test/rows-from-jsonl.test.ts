@@ -1,12 +1,16 @@
 import { test } from 'node:test';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { rowsFromJsonl } from '../transforms/rows-from-jsonl.ts';
 import { linesFromBytes } from '../transforms/lines-from-bytes.ts';
 import { ArkBatchError } from '../lib/errors.ts';
+import { createLineDecoder } from '../lib/jsonl/lines.ts';
 import type { Line } from '../lib/jsonl/lines.ts';
+import { createJsonlRowReader } from '../lib/sources/jsonl.ts';
 import type { Row } from '../lib/sources/row.ts';
-import { collect, cutsArb, recordArb, splitAt, viaJson } from './helpers/streams.ts';
+import { collect, cutsArb, recordArb, splitAt, viaJson } from './helpers/chunking.ts';
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
 const rowsOf = (input: Uint8Array | string, options = {}) =>
@@ -107,6 +111,9 @@ test('maxLineBytes counts UTF-8 bytes without the line terminator', async () => 
   const ok = await rowsOf(`${line}\r\n${line}`, { maxLineBytes: 14 });
   assert.equal(ok.length, 2);
   await assert.rejects(rowsOf(`${line}\r\n`, { maxLineBytes: 13 }), { code: 'E_BUFFER_LIMIT' });
+  // A line of exactly the limit whose CR and LF arrive in different chunks is still accepted.
+  const crThenLf = [enc(`${line}\r`), enc(`\n${line}\r`), enc('\n')];
+  assert.equal((await collect<Row>(rowsFromJsonl({ maxLineBytes: 14 }), crThenLf)).length, 2);
 });
 
 test('a bad maxLineBytes is a usage error', () => {
@@ -217,4 +224,53 @@ test('linesFromBytes byte counts plus terminators add up to the input size, in a
     }),
     { numRuns: 100 },
   );
+});
+
+test('the line decoder strips one CR and a BOM only on line 1, and numbers every line', () => {
+  const latin1 = (b: Buffer) => b.toString('latin1');
+  const d = createLineDecoder({ maxLineBytes: 10 });
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  assert.deepEqual(d.decode(latin1(Buffer.concat([bom, enc('a\r')]))), { line: 1, text: 'a', bytes: 1, validUtf8: true });
+  assert.deepEqual(d.decode(latin1(Buffer.concat([bom, enc('b')]))), { line: 2, text: '\ufeffb', bytes: 4, validUtf8: true });
+  assert.deepEqual(d.decode(latin1(enc('x\r\r'))), { line: 3, text: 'x\r', bytes: 2, validUtf8: true });
+  assert.equal(d.count, 3);
+  assert.throws(() => d.decode('y'.repeat(11)), { code: 'E_BUFFER_LIMIT', line: 4 });
+});
+
+test('the JSONL row core numbers rows over non-blank lines only and never sets both record and error', () => {
+  const read = createJsonlRowReader({ file: 'f' });
+  const line = (n: number, text: string, validUtf8 = true): Line => ({ line: n, text, bytes: enc(text).length, validUtf8 });
+  assert.equal(read(line(1, '')), undefined);
+  assert.equal(read(line(2, ' \t ')), undefined);
+  assert.deepEqual(read(line(3, '{"a":1}')), { index: 1, line: 3, record: { a: 1 } });
+  const bad = read(line(4, '   ', false));
+  assert.equal(bad?.index, 2);
+  assert.equal(bad?.error?.code, 'E_ENCODING');
+  assert.equal(bad?.record, undefined);
+  // A "__proto__" key stays a plain own property; it does not become the record's prototype.
+  const record = read(line(5, '{"__proto__":{"x":1}}'))?.record ?? {};
+  assert.ok(Object.hasOwn(record, '__proto__'));
+  assert.equal(Object.getPrototypeOf(record), Object.prototype);
+  assert.equal((record as { x?: number }).x, undefined);
+});
+
+test('a failing consumer tears the reader down and the pipeline rejects with the consumer error', async () => {
+  const reader = rowsFromJsonl();
+  let pulled = 0;
+  async function* endless() {
+    for (;;) {
+      pulled++;
+      yield enc('{"a":1}\n'.repeat(100));
+    }
+  }
+  const consumer = new Writable({
+    objectMode: true,
+    write(row: Row, _encoding, callback) {
+      callback(row.index === 150 ? new Error('sink full') : null);
+    },
+  });
+  await assert.rejects(pipeline(Readable.from(endless()), reader, consumer), /sink full/);
+  assert.equal(reader.destroyed, true);
+  // The endless source stopped: only the bounded stage buffers (a few dozen chunks) were read ahead.
+  assert.ok(pulled < 60, `source pulled ${pulled} chunks`);
 });

@@ -77,15 +77,19 @@ export function createLineDecoder(options: LineOptions = {}) {
  */
 export function splitLines<T>(options: LineOptions, map: (line: Line) => T | undefined): Duplex {
   const decoder = createLineDecoder(options);
+  // The strings between the two stages are whole input chunks: keep that hand-off to 2 chunks.
   const toLatin1 = new Transform({
     readableObjectMode: true,
+    readableHighWaterMark: 2,
     transform(chunk: Buffer, _encoding, callback) {
       callback(null, chunk.toString('latin1'));
     },
   });
   const splitter = split2(/\n/, (raw: string) => map(decoder.decode(raw)), {
-    maxLength: decoder.maxLineBytes,
+    // Slack for a pending line's CR and a line-1 BOM; the decoder enforces the exact bound.
+    maxLength: decoder.maxLineBytes + 4,
     writableObjectMode: true,
+    writableHighWaterMark: 2,
   });
   mapDestroyError(splitter, (err) =>
     err.message === 'maximum buffer reached' ? tooLong(decoder.count + 1, decoder.maxLineBytes, options.file) : err,

@@ -56,7 +56,12 @@ export function rowsFromParquet(options: RowsFromParquetOptions): Readable {
   const { file, columns } = options;
   const name = options.name ?? (typeof file === 'string' ? file : 'parquet');
   const maxRowGroupBytes = options.maxRowGroupBytes ?? DEFAULT_MAX_ROW_GROUP_BYTES;
-  const located = (err: unknown) => toParquetError(err, name);
+  if (!Number.isSafeInteger(maxRowGroupBytes) || maxRowGroupBytes < 1) {
+    throw new ArkBatchError(
+      'E_USAGE',
+      `Expected maxRowGroupBytes to be a positive integer, got ${String(maxRowGroupBytes)} (${typeof maxRowGroupBytes})`,
+    );
+  }
 
   async function* rows(): AsyncGenerator<Row> {
     let buffer: AsyncBuffer;
@@ -65,7 +70,7 @@ export function rowsFromParquet(options: RowsFromParquetOptions): Readable {
       buffer = typeof file === 'string' ? await asyncBufferFromFile(file) : file;
       metadata = await parquetMetadataAsync(buffer);
     } catch (err) {
-      throw located(err);
+      throw toParquetError(err, name);
     }
     let start = 0;
     for (const [g, group] of metadata.row_groups.entries()) {
@@ -90,7 +95,7 @@ export function rowsFromParquet(options: RowsFromParquetOptions): Readable {
           utf8: options.binaryAsString ?? false,
         });
       } catch (err) {
-        throw located(err);
+        throw toParquetError(err, name, start + 1);
       }
       for (let i = 0; i < records.length; i++) {
         yield { index: start + i + 1, record: toJsonRecord(records[i]) };
@@ -104,9 +109,8 @@ export function rowsFromParquet(options: RowsFromParquetOptions): Readable {
 
 /** A hyparquet row made JSON-friendly (see the module comment for the rules). */
 export function toJsonRecord(record: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(record)) out[key] = toJsonValue(record[key]);
-  return out;
+  // fromEntries defines properties, so a field named "__proto__" stays data, not a prototype.
+  return Object.fromEntries(Object.keys(record).map((key) => [key, toJsonValue(record[key])]));
 }
 
 export function toJsonValue(value: unknown): unknown {
@@ -128,12 +132,13 @@ export function toJsonValue(value: unknown): unknown {
   return toJsonRecord(value as Record<string, unknown>);
 }
 
-function toParquetError(err: unknown, file: string): Error {
+/** `row`: first row of the row group being read, when the failure is inside one. */
+function toParquetError(err: unknown, file: string, row?: number): Error {
   if (err instanceof ArkBatchError) return err;
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'ENOENT') return new ArkBatchError('E_USAGE', 'no such file', { file, cause: err });
   const reason = err instanceof Error ? err.message : String(err);
-  return new ArkBatchError('E_PARQUET', `cannot read Parquet: ${reason}`, { file, cause: err });
+  return new ArkBatchError('E_PARQUET', `cannot read Parquet: ${reason}`, { file, row, cause: err });
 }
 
 export interface SpooledFile {

@@ -40,9 +40,12 @@ export const unicodeStringArb = fc.oneof(
   fc.string({ unit: fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)), maxLength: 3 }),
 );
 
+/** Keys that trip naive object building (`obj[key] = v`). */
+const trickyKeyArb = fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty');
+
 /** JSON-able objects with those strings as keys and values, nested a little. */
 export const recordArb: fc.Arbitrary<Record<string, unknown>> = fc.dictionary(
-  unicodeStringArb,
+  fc.oneof(unicodeStringArb, trickyKeyArb),
   fc.oneof(
     { depthSize: 'small' },
     unicodeStringArb,
