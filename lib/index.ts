@@ -1,2 +1,62 @@
-// The one public barrel: everything the CLI does is reachable from here.
+// The one public barrel: everything the CLI does is reachable from here, as composable
+// streams and as one call per command. One line per module; explicit names where two
+// modules would clash.
+
 export * from './errors.ts';
+
+// Sources: any tabular or record source as a stream of Rows.
+export * from './sources/row.ts';
+export * from './sources/format.ts';
+export { openSource, type OpenSourceOptions, type OpenedSource } from './sources/open.ts';
+export { createCsvParser, CSV_PARSE_REFERENCE_OPTIONS, DEFAULT_MAX_RECORD_BYTES, type CsvParser, type CsvParserOptions, type OnCsvRecord } from './sources/csv-parser.ts';
+export { createCsvRowBuilder, type CsvRowBuilder, type CsvRowBuilderOptions } from './sources/csv-rows.ts';
+export { rowsFromParquet, spoolToTempFile, toJsonValue, DEFAULT_MAX_ROW_GROUP_BYTES, type RowsFromParquetOptions, type SpooledFile } from './sources/parquet.ts';
+export { rowsFromCsv, type RowsFromCsvOptions } from '../transforms/rows-from-csv.ts';
+export { rowsFromJsonl, type RowsFromJsonlOptions } from '../transforms/rows-from-jsonl.ts';
+export { rowsFromJson, type RowsFromJsonOptions } from '../transforms/rows-from-json.ts';
+export { linesFromBytes } from '../transforms/lines-from-bytes.ts';
+export type { Line, LineOptions } from './jsonl/lines.ts';
+
+// Requests: templates, custom_id rules, line shapes, the chat body schema, token estimates.
+export * from './requests/template.ts';
+export * from './requests/custom-id.ts';
+export * from './requests/targets.ts';
+export * from './requests/build.ts';
+export * from './requests/prepare.ts';
+export * from './requests/shard.ts';
+export { chatBodySchema, chatBodyValidator, describeSchemaError } from './requests/schema.ts';
+export { estimateTokens, estimateBodyTokens } from './requests/tokens.ts';
+export { buildRequests } from '../transforms/build-requests.ts';
+export { validateRequests } from '../transforms/validate-requests.ts';
+export { prepareRequests } from '../transforms/prepare-requests.ts';
+export { encodeJsonl, type EncodeJsonlOptions } from '../transforms/encode-jsonl.ts';
+
+// Validation: per-line rules, uniqueness with bounded memory, rejects, whole files.
+export * from './validate/check-line.ts';
+export * from './validate/checker.ts';
+export * from './validate/rejects.ts';
+export * from './validate/items.ts';
+export * from './validate/id-tracker.ts';
+export * from './validate/validate-lines.ts';
+export * from './validate/validate-file.ts';
+
+// Output: atomic files, split parts with a manifest.
+export { createPartsWriter, partPath, manifestPath, type PartsManifest, type PartInfo, type PartLimits } from './jsonl/parts.ts';
+export type { LinesWritable } from './jsonl/parts-stream.ts';
+export { linesToFile, type LinesToFileOptions } from '../transforms/lines-to-file.ts';
+export { linesToParts, type LinesToPartsOptions } from '../transforms/lines-to-parts.ts';
+
+// One call per command.
+export { prep, type PrepOptions, type PrepSummary } from './prep.ts';
+
+// Storage and Ark protocol pieces.
+export { crc64, crc64Update, crc64Combine, crc64ToString, crc64FromString, CRC64_INITIAL } from './tos/crc64.ts';
+export { signRequest, verifyRequest, canonicalQuery, type SigningCredentials, type SignRequestInput } from './ark/signer.ts';
+
+// The local Ark + TOS service (`serve`, `--local`, integration tests).
+export { startLocalServer, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, LOCAL_API_KEY, LOCAL_REGION, type LocalServer, type LocalServerOptions } from './local/server.ts';
+export { createFaults, parseFaultSpec, type Faults, type FaultDecision, type FaultRule } from './local/faults.ts';
+export { createEchoResponder } from './local/echo-model.ts';
+export type { ChatReply, ChatResponder } from './local/responder-types.ts';
+
+export { parseSize, formatBytes } from './util/size.ts';
