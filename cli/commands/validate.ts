@@ -14,7 +14,7 @@ function builder(y: Argv) {
     .option('max-problems', { type: 'number', default: 1000, describe: 'Problems printed at most (all are counted)' })
     .option('id-memory', { type: 'string', default: '64MiB', describe: 'Memory for the custom_id uniqueness table before it spills to disk' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print nothing; the exit code tells' })
-    .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object: the summary and the first problems' });
+    .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object: the summary, with the first problems under details' });
 }
 
 type Args = ArgumentsCamelCase<ReturnType<typeof builder> extends Argv<infer T> ? T : never>;
@@ -37,7 +37,7 @@ async function handler(argv: Args): Promise<void> {
   });
   if (argv.json) {
     const problems = shown.map((p) => ({ line: p.line, custom_id: p.customId, code: p.code, message: p.detail }));
-    process.stdout.write(JSON.stringify({ ...summary, problems }) + '\n');
+    process.stdout.write(JSON.stringify({ ...summary, details: problems }) + '\n');
   } else if (!argv.quiet) {
     if (summary.problems > shown.length) process.stdout.write(`… and ${summary.problems - shown.length} more problems\n`);
     process.stderr.write(describe(summary) + '\n');
