@@ -53,3 +53,9 @@ export function parseMaxRejects(v: string | number | undefined): number {
   if (!Number.isSafeInteger(n) || n < 0) throw new ArkBatchError('E_USAGE', `Expected --max-rejects N or all, got ${JSON.stringify(v)}`);
   return n;
 }
+
+/** `--delimiter '\t'` or `tab` as typed in a shell → a real tab; other values as they are. */
+export function parseDelimiter(v: string | undefined): string | undefined {
+  if (v === '\\t' || v === 'tab' || v === 'TAB') return '\t';
+  return v;
+}

@@ -5,7 +5,7 @@ import { prep, type PrepSummary } from '../../lib/prep.ts';
 import { parseShard } from '../../lib/requests/shard.ts';
 import { formatBytes, parseSize } from '../../lib/util/size.ts';
 import { createProgress } from '../progress.ts';
-import { parseMaxRejects, parseParams, sourceOptions, templateOptions } from '../options.ts';
+import { parseDelimiter, parseMaxRejects, parseParams, sourceOptions, templateOptions } from '../options.ts';
 import { interruptSignal, writeSummary } from '../io.ts';
 
 function builder(y: Argv) {
@@ -45,7 +45,7 @@ async function handler(argv: Args): Promise<void> {
     input,
     output,
     format: argv.from,
-    delimiter: argv.delimiter,
+    delimiter: parseDelimiter(argv.delimiter),
     header: argv.header,
     system: argv.system,
     user: argv.user,
