@@ -41,6 +41,8 @@ function report(err: unknown): number {
     return exitCodeFor(err);
   }
   if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return 0;
+  // Ctrl-C: interruptSignal() already said so; the pipeline unwound and cleaned up.
+  if ((err as Error)?.name === 'AbortError') return 130;
   const e = err as Error;
   process.stderr.write(`ark-batch: ${e?.stack ?? String(err)}\n`);
   return 1;

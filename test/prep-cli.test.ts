@@ -170,3 +170,20 @@ test('stdout closed early (| head) ends quietly with status 0', async () => {
   assert.equal(code, 0, stderr);
   assert.equal(stderr, '');
 });
+
+test('Ctrl-C stops prep with status 130 and leaves no output or temp file', async () => {
+  await withDir(async (dir) => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [BIN, 'prep', '-', '--from', 'csv', '--user', '{{t}}', '-o', 'out.jsonl', '-q'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdin.write('t\n' + 'some text\n'.repeat(1000));
+    // Stdin stays open: prep is mid-stream (its temp file exists) when the signal arrives.
+    while ((await readdir(dir)).length === 0) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /SIGINT, stopping and cleaning up/);
+    assert.deepEqual(await readdir(dir), []);
+  });
+});
