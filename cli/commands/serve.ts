@@ -42,7 +42,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('upstream-key', { type: 'string', describe: 'API key for --upstream' })
       .option('faults', { type: 'string', describe: 'Fault spec, e.g. uploadPart=0.2:500,getObject=0.05:reset,chat=0.1:503' })
       .option('seed', { type: 'number', default: 0, describe: 'Seed for --faults' })
-      .option('latency', { type: 'number', default: 0, describe: 'Milliseconds of delay before each request' })
+      .option('latency', { type: 'number', default: 0, describe: 'Milliseconds of delay before each request and each model answer (also inside batch jobs)' })
       .option('stall-ms', { type: 'number', default: 60_000, describe: 'How long a "stall" fault holds a request' })
       .conflicts('model', 'upstream')
       .check((argv) => {

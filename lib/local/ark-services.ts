@@ -19,7 +19,7 @@ export function arkServiceFactories(options: LocalServerOptions): { openapi: Han
   const shared = () =>
     (responder ??= options.upstream
       ? createUpstreamResponder({ baseUrl: options.upstream, apiKey: options.upstreamKey ?? '', timeoutMs: UPSTREAM_TIMEOUT_MS })
-      : createEchoResponder({ seed: options.seed }));
+      : createEchoResponder({ seed: options.seed, latencyMs: options.latencyMs }));
   return {
     chat: (ctx) => ({
       handler: createChatHandler({ responder: shared(), apiKey: ctx.apiKey, faults: ctx.faults }),
