@@ -16,6 +16,7 @@
  * Everything is 32-bit integer arithmetic, so any language reproduces it bit for bit.
  */
 import { ArkBatchError } from '../errors.ts';
+import { fmix32 } from '../validate/fingerprint.ts';
 
 /** Largest shard count; keeps `h * N` exact in a double (2^32 * 2^20 < 2^53). */
 export const MAX_SHARDS = 1 << 20;
@@ -59,12 +60,7 @@ export function shardHash(text: string): number {
     h = Math.imul(h ^ (0x80 | ((c >> 6) & 0x3f)), 0x01000193);
     h = Math.imul(h ^ (0x80 | (c & 0x3f)), 0x01000193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h) >>> 0;
 }
 
 /** The 0-based shard (0..shards-1) that owns `customId`; see the module comment for the contract. */
