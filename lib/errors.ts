@@ -62,16 +62,13 @@ export interface ErrorContext {
   readonly cause?: unknown;
 }
 
+// The context fields live on the error itself (set in the constructor), typed once above.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface ArkBatchError extends Omit<ErrorContext, 'cause'> {}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class ArkBatchError extends Error {
   readonly code: ErrorCode;
-  readonly file?: string;
-  readonly row?: number;
-  readonly line?: number;
-  readonly customId?: string;
-  readonly partNumber?: number;
-  readonly requestId?: string;
-  readonly status?: number;
-  readonly remoteCode?: string;
   /** The message without the location prefix, for rejects files and JSON summaries. */
   readonly detail: string;
 
