@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { ArkBatchError } from '../../lib/errors.ts';
-import { prep, type PrepSummary } from '../../lib/prep.ts';
+import type { PrepSummary } from '../../lib/prep.ts';
 import { parseShard } from '../../lib/requests/shard.ts';
 import { formatBytes, parseSize } from '../../lib/util/size.ts';
 import { createProgress } from '../progress.ts';
@@ -41,6 +41,8 @@ async function handler(argv: Args): Promise<void> {
   const output = argv.output ?? process.stdout;
   const input = argv.source as string;
   const progress = createProgress({ label: 'prep', quiet: argv.quiet || argv.json, totalBytes: input === '-' ? undefined : (await stat(input).catch(() => undefined))?.size });
+  // Loaded on use: `ark-batch --help` and other verbs start without the whole pipeline.
+  const { prep } = await import('../../lib/prep.ts');
   const summary = await prep({
     input,
     output,

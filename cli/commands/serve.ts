@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { ArkBatchError } from '../../lib/errors.ts';
-import { LOCAL_ACCESS_KEY, LOCAL_API_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, startLocalServer } from '../../lib/local/server.ts';
+import { LOCAL_ACCESS_KEY, LOCAL_API_KEY, LOCAL_REGION, LOCAL_SECRET_KEY } from '../../lib/local/credentials.ts';
 
 interface ServeArgs {
   host: string;
@@ -54,6 +54,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         return true;
       }) as unknown as Argv<ServeArgs>,
   handler: async (argv: ArgumentsCamelCase<ServeArgs>) => {
+    const { startLocalServer } = await import('../../lib/local/server.ts');
     const server = await startLocalServer({
       host: argv.host,
       port: argv.port,

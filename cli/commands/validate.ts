@@ -1,7 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { ArkBatchError } from '../../lib/errors.ts';
 import { formatBytes, parseSize } from '../../lib/util/size.ts';
-import { validateFile } from '../../lib/validate/validate-file.ts';
 import type { ValidateSummary } from '../../lib/validate/validate-lines.ts';
 import { interruptSignal } from '../io.ts';
 
@@ -21,6 +20,7 @@ type Args = ArgumentsCamelCase<ReturnType<typeof builder> extends Argv<infer T> 
 
 async function handler(argv: Args): Promise<void> {
   const shown: ArkBatchError[] = [];
+  const { validateFile } = await import('../../lib/validate/validate-file.ts');
   const summary = await validateFile({
     input: argv.file as string,
     target: argv.target,

@@ -18,6 +18,7 @@ import type { SigningCredentials } from '../ark/signer.ts';
 import type { BatchJob, JobEngine } from './jobs.ts';
 import type { ObjectStore } from './store-types.ts';
 import type { ListQuery } from './openapi-requests.ts';
+import { LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY } from './credentials.ts';
 import {
   ApiError,
   dryRun,
@@ -34,10 +35,7 @@ import {
 export const OPENAPI_VERSION = '2024-01-01';
 
 /** The fixed, documented credentials of the local service. */
-export const LOCAL_CREDENTIALS: SigningCredentials = {
-  accessKeyId: 'AKLOCALARKBATCH0000000000',
-  secretAccessKey: 'SKLOCALARKBATCHSECRET00000000000000000000',
-};
+export const LOCAL_CREDENTIALS: SigningCredentials = { accessKeyId: LOCAL_ACCESS_KEY, secretAccessKey: LOCAL_SECRET_KEY };
 
 /** What `createFaults(spec, seed)` in lib/local/faults.ts returns (structural, to stay decoupled). */
 export interface FaultDecider {

@@ -20,10 +20,9 @@ import { parseTosRequest } from './tos-request.ts';
  */
 
 /** Fixed local credentials, documented so scripts can use them without configuration. */
-export const LOCAL_ACCESS_KEY = 'AKLOCALARKBATCH0000000000';
-export const LOCAL_SECRET_KEY = 'SKLOCALARKBATCHSECRET00000000000000000000';
-export const LOCAL_API_KEY = 'ark-local-api-key';
-export const LOCAL_REGION = 'cn-beijing';
+import { LOCAL_ACCESS_KEY, LOCAL_API_KEY, LOCAL_REGION, LOCAL_SECRET_KEY } from './credentials.ts';
+
+export { LOCAL_ACCESS_KEY, LOCAL_API_KEY, LOCAL_REGION, LOCAL_SECRET_KEY };
 
 export type LocalHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
 
