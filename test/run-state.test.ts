@@ -36,6 +36,7 @@ function fakeService(crashAt: { stage: RunStage; afterEffect: boolean } | null) 
     async wait(id) {
       calls.push(`wait ${id}`);
       maybeCrash('wait', 'before');
+      maybeCrash('wait', 'after');
     },
     async results(id) {
       calls.push('results');
