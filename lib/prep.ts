@@ -33,7 +33,7 @@ export interface PrepOptions extends OpenSourceOptions, Omit<PrepareOptions, 'id
 export interface PrepSummary extends PrepareStats {
   readonly source: string;
   readonly format: string;
-  /** Bytes of the source read (0 for Parquet, which is read by row group). */
+  /** Bytes of the source read (for Parquet, the file's size). */
   readonly bytesIn: number;
   readonly output: string;
   /** Present when the output was split into parts. */
@@ -110,7 +110,7 @@ export async function prep(options: PrepOptions): Promise<PrepSummary> {
     ...preparer.stats,
     source: source.name,
     format: source.format,
-    bytesIn: source.bytesRead(),
+    bytesIn: source.format === 'parquet' ? (source.sizeBytes ?? 0) : source.bytesRead(),
     output: typeof options.output === 'string' ? options.output : '-',
     manifest: split ? (outcome as PartsManifest) : undefined,
     file: sink && !split ? (outcome as PartInfo) : undefined,

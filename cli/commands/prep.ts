@@ -20,6 +20,7 @@ function builder(y: Argv) {
     .option('max-file-bytes', { type: 'string', describe: 'File size limit (default: 5GiB for Ark, 200MB for OpenAI)' })
     .option('max-line-bytes', { type: 'string', default: '8MiB', describe: 'Line size limit' })
     .option('id-memory', { type: 'string', default: '64MiB', describe: 'Memory for the custom_id uniqueness table before it spills to disk' })
+    .option('estimate-tokens', { type: 'boolean', default: false, describe: 'Count estimated input tokens in the summary (a little slower)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress, no summary' })
     .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON (on stdout with -o, else on stderr)' })
     .example("$0 prep reviews.csv --user 'Classify: {{review}}' > batch.jsonl", 'one line per row, ids row-1, row-2, …')
@@ -65,10 +66,14 @@ async function handler(argv: Args): Promise<void> {
     maxFileBytes: argv.maxFileBytes === undefined ? undefined : parseSize(argv.maxFileBytes, '--max-file-bytes'),
     maxLineBytes: parseSize(argv.maxLineBytes, '--max-line-bytes'),
     idMemoryBytes: parseSize(argv.idMemory, '--id-memory'),
+    estimateTokens: argv.estimateTokens,
     signal: interruptSignal(),
     onProgress: (p) => progress.update(p),
   }).finally(() => progress.stop());
-  writeSummary(summary, { json: argv.json, quiet: argv.quiet, dataOnStdout: argv.output === undefined, human: describe });
+  const usage = process.resourceUsage();
+  // CPU and peak memory of this process, for `ark-batch bench` and scripts that measure runs.
+  const resources = { cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6, maxRssBytes: usage.maxRSS * 1024 };
+  writeSummary(argv.json ? { ...summary, resources } : summary, { json: argv.json, quiet: argv.quiet, dataOnStdout: argv.output === undefined, human: describe });
 }
 
 function describe(s: PrepSummary): string {
@@ -79,7 +84,8 @@ function describe(s: PrepSummary): string {
     (extra.length ? `, ${extra.join(', ')}` : '') +
     ` (${formatBytes(s.bytes)} to ${parts}` +
     (s.rejected && s.rejectsFile ? `; rejects in ${s.rejectsFile}` : '') +
-    `, ${s.seconds.toFixed(1)} s)`
+    `, ${s.seconds.toFixed(1)} s)` +
+    (s.estimatedInputTokens !== undefined ? `; ~${s.estimatedInputTokens} input tokens (estimate)` : '')
   );
 }
 

@@ -4,10 +4,13 @@ import { createLineChecker, type CheckerOptions } from '../validate/checker.ts';
 import { createRejectPolicy, type RejectPolicyOptions } from '../validate/rejects.ts';
 import { createRequestBuilder, type BuildOptions } from './build.ts';
 import { shardOf, type ShardSpec } from './shard.ts';
+import { estimateBodyTokens } from './tokens.ts';
 
 export interface PrepareOptions extends BuildOptions, RejectPolicyOptions, Omit<CheckerOptions, 'file' | 'trustedBody'> {
   /** Keep only rows whose custom_id hashes to this shard (`--shard K/N`). */
   readonly shard?: ShardSpec;
+  /** Count estimated input tokens of the lines written (costs a little time). @default false */
+  readonly estimateTokens?: boolean;
 }
 
 /** Counts that always reconcile: rowsRead = written + rejected + skipped + otherShards. */
@@ -21,6 +24,8 @@ export interface PrepareStats {
   otherShards: number;
   /** Output bytes, newlines included. */
   bytes: number;
+  /** Estimated input tokens of the lines written (with `estimateTokens`). */
+  estimatedInputTokens?: number;
 }
 
 /**
@@ -66,6 +71,11 @@ export function createPreparer(options: PrepareOptions): { prepare(row: Row): st
       }
       stats.written++;
       stats.bytes += checked.bytes + 1;
+      if (options.estimateTokens) {
+        // Binary rows hold UTF-8 bytes as latin1; the estimate needs the text itself.
+        const body = row.binary ? (JSON.parse(textOf(checked.json)) as { body: unknown }).body : built.line.body;
+        stats.estimatedInputTokens = (stats.estimatedInputTokens ?? 0) + estimateBodyTokens(body);
+      }
       return checked.json;
     },
   };
