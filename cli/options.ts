@@ -59,3 +59,16 @@ export function parseDelimiter(v: string | undefined): string | undefined {
   if (v === '\\t' || v === 'tab' || v === 'TAB') return '\t';
   return v;
 }
+
+/** The prep flags of `sourceOptions`/`templateOptions` back as arguments, for a child `prep`. */
+export function prepArgsFrom(argv: Readonly<Record<string, unknown>>): string[] {
+  const args: string[] = [];
+  const flags = ['from', 'delimiter', 'id', 'id-template', 'system', 'user', 'body', 'max-tokens', 'temperature', 'top-p', 'on-empty', 'target', 'model'];
+  for (const flag of flags) {
+    const v = argv[flag];
+    if (v !== undefined) args.push(`--${flag}`, String(v));
+  }
+  for (const p of (argv.param as string[] | undefined) ?? []) args.push('--param', p);
+  if (argv.header === false) args.push('--no-header');
+  return args;
+}

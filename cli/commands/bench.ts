@@ -1,0 +1,98 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { ArkBatchError } from '../../lib/errors.ts';
+import type { PrepBenchResult } from '../../lib/bench/prep-bench.ts';
+import { formatBytes } from '../../lib/util/size.ts';
+import { prepArgsFrom, sourceOptions, templateOptions } from '../options.ts';
+
+function builder(y: Argv) {
+  return templateOptions(sourceOptions(y))
+    .positional('source', { type: 'string', describe: 'Your source file (or use --synthetic)' })
+    .option('synthetic', { type: 'boolean', default: false, describe: 'Benchmark the seeded synthetic dataset (id,int,float,category,text with quotes, newlines, CJK)' })
+    .option('rows', { type: 'string', default: '100000', describe: 'Synthetic rows; a comma list gives one run per size, e.g. 10000,100000,1000000' })
+    .option('synthetic-format', { choices: ['csv', 'jsonl', 'parquet'] as const, default: 'csv' as const, describe: 'Format of the synthetic source' })
+    .option('seed', { type: 'number', default: 1, describe: 'Seed of the synthetic dataset' })
+    .option('stages', { type: 'string', default: 'prep', describe: 'Stages to measure (prep for now)' })
+    .option('runs', { type: 'number', default: 3, describe: 'Timed runs after one warm-up' })
+    .option('report', { type: 'string', describe: 'Write a Markdown report (and an SVG chart beside it)' })
+    .option('json', { type: 'boolean', default: false, describe: 'Print the results as JSON on stdout' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false });
+}
+
+type Args = ArgumentsCamelCase<ReturnType<typeof builder> extends Argv<infer T> ? T : never>;
+
+async function handler(argv: Args): Promise<void> {
+  const stages = argv.stages.split(',').map((s) => s.trim());
+  if (stages.some((s) => s !== 'prep')) throw new ArkBatchError('E_USAGE', `Only the prep stage can be benchmarked so far, got --stages ${argv.stages}`);
+  if (!argv.synthetic && !argv.source) throw new ArkBatchError('E_USAGE', 'Give a SOURCE file or --synthetic');
+  const { benchPrep } = await import('../../lib/bench/prep-bench.ts');
+  const log = (s: string) => argv.quiet || process.stderr.write(s + '\n');
+  const prepArgs = prepArgsFrom(argv as unknown as Record<string, unknown>);
+  const results: PrepBenchResult[] = [];
+  const work = argv.synthetic ? await mkdtemp(join(tmpdir(), 'ark-batch-bench-')) : undefined;
+  try {
+    const inputs = argv.synthetic ? await syntheticInputs(argv, work!, log) : [argv.source as string];
+    // The synthetic data has an id column and a text column; a bare `--synthetic` uses them.
+    const args = argv.synthetic && argv.user === undefined && argv.body === undefined ? ['--id', 'id', '--user', 'Summarise: {{text}}', ...prepArgs] : prepArgs;
+    for (const source of inputs) {
+      log(`bench: prep ${source} (${argv.runs} runs after a warm-up)`);
+      const r = await benchPrep({
+        source,
+        prepArgs: args,
+        runs: argv.runs,
+        target: argv.target,
+        onRun: (run, i, warmup) => log(`  ${warmup ? 'warm-up' : `run ${i}`}: ${run.seconds.toFixed(2)} s, ${(run.bytesIn / 1e6 / run.seconds).toFixed(1)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${formatBytes(run.maxRssBytes)}`),
+      });
+      results.push({ ...r, source: argv.synthetic ? `synthetic-${r.runs[0]?.rows}.${argv.syntheticFormat}` : source });
+    }
+  } finally {
+    if (work) await rm(work, { recursive: true, force: true });
+  }
+  if (argv.report) await writeReport(argv.report, results);
+  if (argv.json) process.stdout.write(JSON.stringify(results) + '\n');
+  else for (const r of results) log(describe(r));
+}
+
+async function syntheticInputs(argv: Args, dir: string, log: (s: string) => void): Promise<string[]> {
+  const synthetic = await import('../../lib/bench/synthetic.ts');
+  const sizes = argv.rows.split(',').map((s) => Number(s.trim()));
+  if (sizes.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new ArkBatchError('E_USAGE', `Expected --rows N[,N…], got ${argv.rows}`);
+  const paths: string[] = [];
+  for (const rows of sizes) {
+    const path = join(dir, `synthetic-${rows}.${argv.syntheticFormat}`);
+    log(`bench: generating ${rows} synthetic rows (seed ${argv.seed}) as ${argv.syntheticFormat}`);
+    if (argv.syntheticFormat === 'csv') await synthetic.generateCsv({ rows, seed: argv.seed, path });
+    else if (argv.syntheticFormat === 'jsonl') await synthetic.generateJsonl({ rows, seed: argv.seed, path });
+    else synthetic.generateParquet({ rows, seed: argv.seed, path });
+    paths.push(path);
+  }
+  return paths;
+}
+
+async function writeReport(path: string, results: readonly PrepBenchResult[]): Promise<void> {
+  const { markdownReport, throughputSvg } = await import('../../lib/bench/report.ts');
+  const chart = basename(path).replace(/\.md$/i, '') + '.svg';
+  await mkdir(dirname(path), { recursive: true });
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, ${process.platform}/${process.arch}`;
+  await writeFile(join(dirname(path), chart), throughputSvg(results));
+  await writeFile(path, markdownReport(results, { title: 'ark-batch bench', machine, date: new Date().toISOString().slice(0, 10) }, chart));
+}
+
+function describe(r: PrepBenchResult): string {
+  const p = r.projection;
+  return (
+    `bench: ${r.source}: ${Math.round(r.rowsPerSecond.median).toLocaleString('en-US')} rows/s, ${r.mbPerSecondIn.median.toFixed(1)} MB/s in ` +
+    `(${r.mbPerSecondIn.min.toFixed(1)}–${r.mbPerSecondIn.max.toFixed(1)}), ${r.mbPerSecondOut.median.toFixed(1)} MB/s out, peak RSS ${formatBytes(r.maxRssBytes.max)}; ` +
+    `${r.lines} lines, ${formatBytes(r.bytesOut)}, ~${r.estimatedInputTokens} input tokens (estimate); ` +
+    `needs ${p.parts} file${p.parts === 1 ? '' : 's'} under ${formatBytes(p.maxFileBytes)} → ${p.jobs} job${p.jobs === 1 ? '' : 's'}, ~${p.seconds.toFixed(1)} s of prep`
+  );
+}
+
+export const benchCommand: CommandModule<object, Args> = {
+  command: 'bench [source]',
+  describe: 'Benchmark prep on your own source or the seeded synthetic dataset: throughput, memory, size, tokens, jobs needed',
+  builder: builder as unknown as CommandModule<object, Args>['builder'],
+  handler,
+};

@@ -1,0 +1,152 @@
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { ArkBatchError } from '../errors.ts';
+import { TARGET_LIMITS, type Target } from '../requests/targets.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/ark-batch.js', import.meta.url));
+
+/** One measured `prep` run, in its own process so peak RSS is that run's alone. */
+export interface BenchRun {
+  readonly seconds: number;
+  readonly cpuSeconds: number;
+  readonly maxRssBytes: number;
+  readonly rows: number;
+  readonly lines: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly estimatedInputTokens?: number;
+}
+
+export interface Stat {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+export interface PrepBenchResult {
+  readonly stage: 'prep';
+  readonly source: string;
+  readonly format: string;
+  readonly sizeBytes: number;
+  readonly runs: readonly BenchRun[];
+  readonly rowsPerSecond: Stat;
+  readonly mbPerSecondIn: Stat;
+  readonly mbPerSecondOut: Stat;
+  readonly cpuSeconds: Stat;
+  readonly maxRssBytes: Stat;
+  readonly lines: number;
+  readonly bytesOut: number;
+  /** From the warm-up run (a documented estimator, see lib/requests/tokens.ts). */
+  readonly estimatedInputTokens: number;
+  readonly projection: Projection;
+}
+
+/** What the whole source needs at the target's limits. */
+export interface Projection {
+  readonly target: Target;
+  readonly maxFileBytes: number;
+  readonly maxLines?: number;
+  /** Files (and so batch jobs) needed: one job per input file. */
+  readonly parts: number;
+  readonly jobs: number;
+  /** Median prep time for the whole source. */
+  readonly seconds: number;
+}
+
+export interface PrepBenchOptions {
+  /** A path (stdin cannot be re-read for several runs). */
+  readonly source: string;
+  /** prep's own flags (template, ids, format…), passed through unchanged. */
+  readonly prepArgs: readonly string[];
+  /** Timed runs after one warm-up. @default 3 */
+  readonly runs?: number;
+  /** @default 'ark' */
+  readonly target?: Target;
+  /** Told after each run (warm-up included). */
+  readonly onRun?: (run: BenchRun, index: number, warmup: boolean) => void;
+}
+
+/**
+ * Runs the user's own prep configuration to a discarding sink: a warm-up (which also counts
+ * tokens) and then `runs` timed runs, each in a child process, and reports median and spread.
+ */
+export async function benchPrep(options: PrepBenchOptions): Promise<PrepBenchResult> {
+  if (options.source === '-') throw new ArkBatchError('E_USAGE', 'bench needs a file to read several times, not stdin');
+  const sizeBytes = (await stat(options.source)).size;
+  const target = options.target ?? 'ark';
+  const warm = await prepOnce(options.source, [...options.prepArgs, '--estimate-tokens']);
+  options.onRun?.(warm, 0, true);
+  const runs: BenchRun[] = [];
+  for (let i = 0; i < (options.runs ?? 3); i++) {
+    const run = await prepOnce(options.source, options.prepArgs);
+    runs.push(run);
+    options.onRun?.(run, i + 1, false);
+  }
+  const rate = (f: (r: BenchRun) => number) => stats(runs.map(f));
+  const seconds = rate((r) => r.seconds);
+  return {
+    stage: 'prep',
+    source: options.source,
+    format: '',
+    sizeBytes,
+    runs,
+    rowsPerSecond: rate((r) => r.rows / r.seconds),
+    mbPerSecondIn: rate((r) => sizeBytes / 1e6 / r.seconds),
+    mbPerSecondOut: rate((r) => r.bytesOut / 1e6 / r.seconds),
+    cpuSeconds: rate((r) => r.cpuSeconds),
+    maxRssBytes: rate((r) => r.maxRssBytes),
+    lines: warm.lines,
+    bytesOut: warm.bytesOut,
+    estimatedInputTokens: warm.estimatedInputTokens ?? 0,
+    projection: project(target, warm.bytesOut, warm.lines, seconds.median),
+  };
+}
+
+/** Files (one job each) the output needs under the target's limits. */
+export function project(target: Target, bytesOut: number, lines: number, seconds: number): Projection {
+  const limits = TARGET_LIMITS[target];
+  const byBytes = Math.ceil(bytesOut / limits.maxFileBytes);
+  const byLines = limits.maxLines ? Math.ceil(lines / limits.maxLines) : 0;
+  const parts = Math.max(1, byBytes, byLines);
+  return { target, maxFileBytes: limits.maxFileBytes, maxLines: limits.maxLines, parts, jobs: parts, seconds };
+}
+
+export function stats(values: readonly number[]): Stat {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length === 0 ? 0 : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median, min: sorted[0] ?? 0, max: sorted[sorted.length - 1] ?? 0 };
+}
+
+/** One prep in a child process; its stdout (the data) is counted and dropped. */
+function prepOnce(source: string, prepArgs: readonly string[]): Promise<BenchRun> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(process.execPath, [BIN, 'prep', source, ...prepArgs, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let bytesOut = 0;
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (bytesOut += c.length));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const last = stderr.trim().split('\n').pop() ?? '';
+      if (code !== 0) {
+        reject(new ArkBatchError('E_USAGE', `prep failed during the benchmark (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' ')}`));
+        return;
+      }
+      const s = JSON.parse(last) as { rowsRead: number; written: number; bytesIn: number; bytes: number; estimatedInputTokens?: number; resources: { cpuSeconds: number; maxRssBytes: number } };
+      resolve({
+        seconds,
+        cpuSeconds: s.resources.cpuSeconds,
+        maxRssBytes: s.resources.maxRssBytes,
+        rows: s.rowsRead,
+        lines: s.written,
+        bytesIn: s.bytesIn,
+        bytesOut: bytesOut || s.bytes,
+        estimatedInputTokens: s.estimatedInputTokens,
+      });
+    });
+  });
+}

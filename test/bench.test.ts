@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { project, stats } from '../lib/bench/prep-bench.ts';
+import { generateRows } from '../lib/bench/synthetic.ts';
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, '..', 'bin', 'ark-batch.js');
+
+test('projections: files and jobs needed under each target\'s limits', () => {
+  assert.deepEqual(project('ark', 10, 1, 2), { target: 'ark', maxFileBytes: 5 * 1024 ** 3, maxLines: undefined, parts: 1, jobs: 1, seconds: 2 });
+  assert.equal(project('ark', 12 * 1024 ** 3, 10, 1).parts, 3);
+  assert.equal(project('openai', 1000, 120_000, 1).parts, 3, 'OpenAI: 50,000 lines per file');
+  assert.equal(project('openai', 450e6, 10, 1).parts, 3, 'OpenAI: 200 MB per file');
+  assert.deepEqual(stats([3, 1, 2]), { median: 2, min: 1, max: 3 });
+  assert.deepEqual(stats([4, 1, 2, 3]), { median: 2.5, min: 1, max: 4 });
+});
+
+test('the synthetic dataset is seeded: same seed, same rows', () => {
+  const a = [...generateRows({ rows: 50, seed: 7 })];
+  const b = [...generateRows({ rows: 50, seed: 7 })];
+  const c = [...generateRows({ rows: 50, seed: 8 })];
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a, c);
+  assert.ok(a.some((r) => /[\u4e00-\u9fff]/.test(r.text)) && a.some((r) => r.text.includes('"')) && a.some((r) => r.text.includes('\n')));
+});
+
+test('bench --synthetic counts every row, writes a well-formed report and chart, and prints JSON', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-cli-'));
+  try {
+    const report = join(dir, 'out', 'report.md');
+    const { stdout } = await run(process.execPath, [BIN, 'bench', '--synthetic', '--rows', '300,700', '--synthetic-format', 'jsonl', '--runs', '1', '--report', report, '--json', '-q']);
+    const results = JSON.parse(stdout) as { runs: { rows: number; lines: number }[]; lines: number; estimatedInputTokens: number; projection: { parts: number } }[];
+    assert.deepEqual(results.map((r) => r.lines), [300, 700]);
+    assert.deepEqual(results.map((r) => r.runs[0]!.rows), [300, 700]);
+    assert.ok(results.every((r) => r.estimatedInputTokens > 0 && r.projection.parts === 1));
+    const md = await readFile(report, 'utf8');
+    assert.equal(md.split('\n').filter((l) => l.startsWith('| prep |')).length, 2);
+    assert.match(md, /!\[throughput by input size\]\(report\.svg\)/);
+    const svg = await readFile(join(dir, 'out', 'report.svg'), 'utf8');
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.equal((svg.match(/<rect x=/g) ?? []).length, 2);
+    assert.match(svg, /<\/svg>\n$/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('bench on a user source passes the prep flags through and fails clearly on a bad template', async () => {
+  const source = join(import.meta.dirname, 'fixtures', 'prep', 'docs.csv');
+  const ok = await run(process.execPath, [BIN, 'bench', source, '--id', 'doc_id', '--user', '{{body}}', '--runs', '1', '--json', '-q']);
+  assert.equal(JSON.parse(ok.stdout)[0].lines, 3);
+  await assert.rejects(run(process.execPath, [BIN, 'bench', source, '--user', '{{nope}}', '--runs', '1', '-q']), (e: { code: number; stderr: string }) => e.code === 2 && /prep failed during the benchmark .*E_TEMPLATE/.test(e.stderr));
+});
