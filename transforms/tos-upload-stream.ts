@@ -37,12 +37,19 @@ export function tosUploadStream(options: TosUploadOptions): TosUploadWritable {
     },
     destroy(error, callback) {
       if (finished) return callback(error);
-      // Destroyed before the object was complete, with or without a reason: it must not stay open.
-      const err = error ?? new ArkBatchError('E_ABORTED', 'Upload stream was destroyed before it finished');
-      settle.reject(err);
-      uploader.fail(err).then(
-        () => callback(err),
-        (cleanupErr: unknown) => callback(Object.assign(err, { suppressed: cleanupErr })),
+      // Destroyed before the object was complete, with or without a reason: it must not stay
+      // open. `result` settles only after the cleanup, so awaiting it means nothing is left behind.
+      const reason = error ?? new ArkBatchError('E_ABORTED', 'Upload stream was destroyed before it finished');
+      uploader.fail(reason).then(
+        () => {
+          settle.reject(reason);
+          callback(error);
+        },
+        (cleanupErr: unknown) => {
+          const err = Object.assign(reason, { suppressed: cleanupErr });
+          settle.reject(err);
+          callback(err);
+        },
       );
     },
   }) as Writable & { result: Promise<TosUploadResult> };

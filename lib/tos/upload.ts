@@ -153,6 +153,8 @@ export function createUploader(options: TosUploadOptions): Uploader {
   }
 
   function startMultipart(): Promise<void> {
+    // Checked synchronously: a write still running after fail() must not open a new upload.
+    if (closed) return Promise.reject(new ArkBatchError('E_ABORTED', 'Upload was stopped'));
     starting ??= (async () => {
       if (uploadId) return;
       const res = await withRetry(() => client.createMultipartUpload({ bucket, key, headers: { 'content-type': contentType } } as Parameters<TosClient['createMultipartUpload']>[0]), options, stop.signal, onRetry('CreateMultipartUpload')).catch((err) => {
