@@ -16,7 +16,7 @@ export interface TosUploadWritable extends Writable {
  * upload, unless `checkpoint` keeps it for a resume.
  */
 export function tosUploadStream(options: TosUploadOptions): TosUploadWritable {
-  const uploader = createUploader(options);
+  const uploader = createUploader(options, (err) => stream.destroy(err as Error));
   let settle!: { resolve: (r: TosUploadResult) => void; reject: (e: unknown) => void };
   let finished = false;
   const result = new Promise<TosUploadResult>((resolve, reject) => (settle = { resolve, reject }));

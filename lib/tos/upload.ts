@@ -65,8 +65,9 @@ export interface Uploader {
  * UploadPart with bounded concurrency and retries, and `finish` completes with the parts in
  * ascending order and compares the combined CRC with the server's. Input of at most one part
  * becomes a single PutObject, so the first full part is held until more bytes show up.
+ * `onFailure` hears about a part that failed for good, even while no write or finish is waiting.
  */
-export function createUploader(options: TosUploadOptions): Uploader {
+export function createUploader(options: TosUploadOptions, onFailure?: (err: unknown) => void): Uploader {
   const { client, bucket, key } = options;
   const concurrency = options.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new ArkBatchError('E_USAGE', `Expected concurrency to be an integer >= 1, got ${concurrency}`);
@@ -202,7 +203,10 @@ export function createUploader(options: TosUploadOptions): Uploader {
       },
       (err: unknown) => {
         inFlight.delete(task);
-        failure ??= err;
+        if (failure) return;
+        failure = err;
+        // Reported at once: a slow or stalled producer would otherwise hide it until its next write.
+        onFailure?.(err);
       },
     );
     inFlight.add(task);
