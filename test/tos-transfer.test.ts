@@ -62,14 +62,16 @@ async function openUploads(server: LocalServer, key?: string): Promise<number> {
 }
 
 /** The client with uploadPart counted (part numbers actually sent), everything else untouched. */
-function countingParts(client: TosClient): { client: TosClient; sent: number[] } {
+function countingParts(client: TosClient): { client: TosClient; sent: number[]; sizes: Map<number, number> } {
   const sent: number[] = [];
+  const sizes = new Map<number, number>();
   const spy = Object.create(client) as TosClient;
   spy.uploadPart = ((input: Parameters<TosClient['uploadPart']>[0]) => {
     sent.push(input.partNumber);
+    sizes.set(input.partNumber, (input.body as Buffer).length);
     return client.uploadPart(input);
   }) as TosClient['uploadPart'];
-  return { client: spy, sent };
+  return { client: spy, sent, sizes };
 }
 
 describe('part planning', () => {
@@ -161,6 +163,18 @@ describe('upload and download against the local service', () => {
     const r = await upload(client, 'two', randomBytes(4 * KiB + 1));
     assert.equal(r.parts, 2);
     assert.equal((await download(client, 'two')).length, 4 * KiB + 1);
+  });
+
+  test('a stream of unknown length grows its parts on schedule and fails cleanly past the last part number', async () => {
+    const growth = { partSize: KiB, partsPerStep: 3, maxParts: 6 };
+    const fits = randomBytes(8 * KiB);
+    const counted = countingParts(client);
+    const r = await upload(counted.client, 'grown', fits, growth, [700]);
+    assert.equal(r.parts, 6);
+    assert.deepEqual([...counted.sizes].sort((a, b) => a[0] - b[0]).map(([, size]) => size), [KiB, KiB, KiB, 2 * KiB, 2 * KiB, KiB]);
+    assert.equal(sha(await download(client, 'grown')), sha(fits));
+    await assert.rejects(upload(client, 'too-long', randomBytes(9 * KiB + 1), growth), (e: unknown) => e instanceof ArkBatchError && e.code === 'E_FILE_TOO_LARGE');
+    assert.equal(await openUploads(server, 'too-long'), 0);
   });
 
   test('a part that keeps failing aborts the upload, so no multipart upload stays open', async () => {
@@ -337,6 +351,26 @@ describe('transfers under injected faults', () => {
       assert.equal(sha(Buffer.concat(got)), sha(data));
       assert.ok(resumed.length > 0, 'the download met at least one reset');
       assert.equal(await openUploads(server), 0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a fast producer is paused: bytes accepted never run more than (concurrency + 1) parts ahead of finished parts', async () => {
+    const { server, client } = await serve({ latencyMs: 10 });
+    try {
+      const partSize = 4 * KiB;
+      const concurrency = 2;
+      let worst = 0;
+      const data = randomBytes(64 * partSize);
+      await upload(client, 'paced', data, {
+        partSize,
+        concurrency,
+        onProgress: (p) => (worst = Math.max(worst, p.bytes - p.partsDone * partSize)),
+      }, [1_000]);
+      assert.ok(worst > partSize, `the uploader did buffer ahead (${worst})`);
+      assert.ok(worst <= (concurrency + 1) * partSize + 1_000, `ran ${worst} bytes ahead`);
+      assert.equal(sha(await download(client, 'paced')), sha(data));
     } finally {
       await server.close();
     }

@@ -1,4 +1,5 @@
 import { TosClient } from '@volcengine/tos-sdk';
+import { STATUS_CODES } from 'node:http';
 import { ArkBatchError } from '../errors.ts';
 
 /**
@@ -118,7 +119,8 @@ export function isRetryableTosError(err: unknown): boolean {
 export function tosError(code: 'E_TOS' | 'E_UPLOAD_PART' | 'E_DOWNLOAD', what: string, err: unknown, extra: { partNumber?: number; file?: string } = {}): ArkBatchError {
   if (err instanceof ArkBatchError) return err;
   const info = tosErrorInfo(err);
-  const reason = [info.status !== undefined ? `HTTP ${info.status}` : '', info.remoteCode ?? '', info.netCode ?? '', !info.status && !info.netCode && err instanceof Error ? err.message : '']
+  // HEAD and GET errors carry no TOS code; the status text at least says "Not Found".
+  const reason = [info.status !== undefined ? `HTTP ${info.status}` : '', info.remoteCode ?? (info.status !== undefined ? (STATUS_CODES[info.status] ?? '') : ''), info.netCode ?? '', !info.status && !info.netCode && err instanceof Error ? err.message : '']
     .filter(Boolean)
     .join(' ');
   return new ArkBatchError(code, `${what} failed: ${reason || 'unknown error'}`, {
