@@ -220,6 +220,23 @@ describe('upload and download against the local service', () => {
     await assert.rejects(client.headObject({ bucket: BUCKET, key: 'corrupt' }), (e: { statusCode?: number }) => e.statusCode === 404);
   });
 
+  test('a complete whose answer is lost is confirmed by the object CRC instead of failing on the retry', async () => {
+    const lossy = Object.create(client) as TosClient;
+    let calls = 0;
+    lossy.completeMultipartUpload = (async (input: Parameters<TosClient['completeMultipartUpload']>[0]) => {
+      calls++;
+      const res = await client.completeMultipartUpload(input);
+      if (calls === 1) throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      return res;
+    }) as TosClient['completeMultipartUpload'];
+    const data = randomBytes(10 * KiB);
+    const r = await upload(lossy, 'lost-answer', data);
+    assert.equal(calls, 2);
+    assert.equal(r.crc64, crc64ToString(crc64(data)));
+    assert.ok(r.etag.length > 0);
+    assert.equal(sha(await download(client, 'lost-answer')), sha(data));
+  });
+
   test('with a checkpoint a failed upload stays open, and the rerun sends only the missing parts', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ark-batch-cp-'));
     const checkpoint = path.join(dir, 'upload.checkpoint');

@@ -275,18 +275,25 @@ export function createUploader(options: TosUploadOptions, onFailure?: (err: unkn
       let crc = CRC64_INITIAL;
       for (const n of numbers) crc = crc64Combine(crc, done.get(n)!.crc, done.get(n)!.size);
       const id = uploadId;
-      const res = await withRetry(
-        () => client.completeMultipartUpload({ bucket, key, uploadId: id, parts: numbers.map((n) => ({ partNumber: n, eTag: done.get(n)!.etag })) }),
+      let attempts = 0;
+      const completed = await withRetry(
+        () => {
+          attempts++;
+          return client.completeMultipartUpload({ bucket, key, uploadId: id, parts: numbers.map((n) => ({ partNumber: n, eTag: done.get(n)!.etag })) });
+        },
         options,
         stop.signal,
         onRetry('CompleteMultipartUpload'),
       ).catch((err) => {
+        // A retried complete that finds no upload: the first attempt most likely succeeded and
+        // only its answer was lost. The CRC check below decides whether the object is ours.
+        if (attempts > 1 && tosErrorInfo(err).status === 404) return null;
         throw tosError('E_TOS', 'CompleteMultipartUpload', err);
       });
       uploadId = undefined;
-      await verifyObject(crc, res.data.HashCrc64ecma);
+      const etag = await verifyObject(crc, completed?.data.HashCrc64ecma);
       if (options.checkpoint) await removeCheckpoint(options.checkpoint);
-      return result(crc, res.data.ETag, numbers.length);
+      return result(crc, completed?.data.ETag ?? etag ?? '', numbers.length);
     },
 
     async fail() {
@@ -324,17 +331,23 @@ export function createUploader(options: TosUploadOptions, onFailure?: (err: unkn
     return result(crc, headers.etag ?? '', 0);
   }
 
-  /** Compares our CRC with the object's; a bad object is deleted so nobody takes it for good. */
-  async function verifyObject(crc: bigint, reported: string | undefined): Promise<void> {
+  /**
+   * Compares our CRC with the object's (asking HeadObject when the response had none); a bad
+   * object is deleted so nobody takes it for good. Returns the ETag when it had to ask.
+   */
+  async function verifyObject(crc: bigint, reported: string | undefined): Promise<string | undefined> {
     let serverCrc = reported;
+    let etag: string | undefined;
     if (!serverCrc) {
       const head = await withRetry(() => client.headObject({ bucket, key }), options, stop.signal).catch((err) => {
         throw tosError('E_TOS', 'HeadObject', err);
       });
       serverCrc = head.data['x-tos-hash-crc64ecma'] as string | undefined;
+      etag = head.data.etag;
+      // A service that keeps no CRC (not TOS) cannot be checked; TOS always sends one.
+      if (!serverCrc) return etag;
     }
-    if (!serverCrc) return;
-    if (crc64FromString(serverCrc) === crc) return;
+    if (crc64FromString(serverCrc) === crc) return etag;
     await withRetry(() => client.deleteObject({ bucket, key }), options).catch((err) => {
       throw tosError('E_TOS', 'DeleteObject of the corrupt object', err);
     });
