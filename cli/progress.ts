@@ -17,7 +17,7 @@ const silent: Progress = { update() {}, stop() {} };
  * A progress bar on stderr, only when stderr is a terminal and the user did not ask for
  * --quiet/--json: scripts and pipes never see it.
  */
-export function createProgress(options: { label: string; totalBytes?: number; quiet?: boolean }): Progress {
+export function createProgress(options: { label: string; totalBytes?: number; quiet?: boolean; countLabel?: string }): Progress {
   if (options.quiet || !process.stderr.isTTY) return silent;
   const started = Date.now();
   const known = options.totalBytes !== undefined && options.totalBytes > 0;
@@ -25,8 +25,8 @@ export function createProgress(options: { label: string; totalBytes?: number; qu
     {
       stream: process.stderr,
       format: known
-        ? `${options.label} {bar} {percentage}% | {done} / {total_h} | {rows} rows | {rate}/s`
-        : `${options.label} {done} | {rows} rows | {rate}/s`,
+        ? `${options.label} {bar} {percentage}% | {done} / {total_h} | {rows} ${options.countLabel ?? 'rows'} | {rate}/s`
+        : `${options.label} {done} | {rows} ${options.countLabel ?? 'rows'} | {rate}/s`,
       hideCursor: true,
       clearOnComplete: true,
       fps: 5,

@@ -7,6 +7,10 @@ import { formatBytes, parseSize } from '../../lib/util/size.ts';
 import { createProgress } from '../progress.ts';
 import { parseDelimiter, parseMaxRejects, parseParams, sourceOptions, templateOptions } from '../options.ts';
 import { interruptSignal, writeSummary } from '../io.ts';
+import { parseTosUri } from '../../lib/tos/client.ts';
+import { tosUploadStream, type TosUploadResult } from '../../transforms/tos-upload-stream.ts';
+import { openTos } from '../tos.ts';
+import { describeUpload } from './upload.ts';
 
 function builder(y: Argv) {
   return templateOptions(sourceOptions(y))
@@ -21,6 +25,11 @@ function builder(y: Argv) {
     .option('max-line-bytes', { type: 'string', default: '8MiB', describe: 'Line size limit' })
     .option('id-memory', { type: 'string', default: '64MiB', describe: 'Memory for the custom_id uniqueness table before it spills to disk' })
     .option('estimate-tokens', { type: 'boolean', default: false, describe: 'Count estimated input tokens in the summary (a little slower)' })
+    .option('upload', { type: 'string', describe: 'Stream the JSONL straight into this TOS object (tos://BUCKET/KEY) instead of a file' })
+    .option('local', { type: 'boolean', default: false, describe: 'With --upload: use the embedded local service instead of TOS' })
+    .option('part-size', { type: 'string', default: '8MiB', describe: 'With --upload: multipart part size (>= 5MiB)' })
+    .option('concurrency', { type: 'number', default: 4, describe: 'With --upload: parts uploading at once' })
+    .option('checkpoint', { type: 'string', describe: 'With --upload: resume file, so a rerun after a failure sends only missing parts' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress, no summary' })
     .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON (on stdout with -o, else on stderr)' })
     .example("$0 prep reviews.csv --user 'Classify: {{review}}' > batch.jsonl", 'one line per row, ids row-1, row-2, …')
@@ -39,7 +48,8 @@ async function handler(argv: Args): Promise<void> {
   }
   if (argv.target === 'ark' && argv.model !== undefined) params.model = argv.model;
   const body = argv.body === undefined ? undefined : await readBodyTemplate(argv.body);
-  const output = argv.output ?? process.stdout;
+  const upload = argv.upload === undefined ? undefined : await startUpload(argv);
+  const output = upload?.sink ?? argv.output ?? process.stdout;
   const input = argv.source as string;
   const progress = createProgress({ label: 'prep', quiet: argv.quiet || argv.json, totalBytes: input === '-' ? undefined : (await stat(input).catch(() => undefined))?.size });
   // Loaded on use: `ark-batch --help` and other verbs start without the whole pipeline.
@@ -69,14 +79,39 @@ async function handler(argv: Args): Promise<void> {
     estimateTokens: argv.estimateTokens,
     signal: interruptSignal(),
     onProgress: (p) => progress.update(p),
-  }).finally(() => progress.stop());
+  })
+    .then(async (s) => (upload ? { ...s, output: argv.upload!, upload: await upload.sink.result } : s))
+    .catch(async (err: unknown) => {
+      // The upload is aborted (or kept for --checkpoint) before the command reports the error;
+      // destroy() covers a failure before the pipeline ever reached the sink.
+      upload?.sink.destroy(err as Error);
+      await upload?.sink.result.catch(() => undefined);
+      throw err;
+    })
+    .finally(async () => {
+      progress.stop();
+      await upload?.tos.close();
+    });
   const usage = process.resourceUsage();
   // CPU and peak memory of this process, for `ark-batch bench` and scripts that measure runs.
   const resources = { cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6, maxRssBytes: usage.maxRSS * 1024 };
-  writeSummary(argv.json ? { ...summary, resources } : summary, { json: argv.json, quiet: argv.quiet, dataOnStdout: argv.output === undefined, human: describe });
+  writeSummary(argv.json ? { ...summary, resources } : summary, { json: argv.json, quiet: argv.quiet, dataOnStdout: argv.output === undefined && !upload, human: describe });
 }
 
-function describe(s: PrepSummary): string {
+async function startUpload(argv: Args) {
+  const target = parseTosUri(argv.upload!);
+  if (!target.key) throw new ArkBatchError('E_USAGE', `Expected an object key in --upload ${argv.upload}, like tos://bucket/batch/input.jsonl`);
+  if (argv.output !== undefined || argv.splitLines !== undefined || argv.splitBytes !== undefined) {
+    throw new ArkBatchError('E_USAGE', '--upload writes one object: leave out -o, --split-lines and --split-bytes');
+  }
+  const partSize = parseSize(argv.partSize, '--part-size');
+  const tos = await openTos({ local: argv.local, timeout: 60 }, target.bucket);
+  const sink = tosUploadStream({ client: tos.client, ...target, partSize, concurrency: argv.concurrency, checkpoint: argv.checkpoint, contentType: 'application/jsonl' });
+  return { tos, sink };
+}
+
+function describe(s: PrepSummary & { upload?: TosUploadResult }): string {
+  if (s.upload) return `prep: ${s.rowsRead} rows read → ${s.written} lines, ${s.rejected} rejected; ${describeUpload(s.upload)}`;
   const parts = s.manifest ? `${s.manifest.parts.length} parts + ${s.output.replace(/\.[^./]*$/, '')}.manifest.json` : s.output === '-' ? 'stdout' : s.output;
   const extra = [s.skipped ? `${s.skipped} skipped (empty)` : '', s.otherShards ? `${s.otherShards} in other shards` : ''].filter(Boolean);
   return (
