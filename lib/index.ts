@@ -49,6 +49,14 @@ export { linesToParts, type LinesToPartsOptions } from '../transforms/lines-to-p
 // One call per command.
 export { prep, type PrepOptions, type PrepSummary } from './prep.ts';
 
+// TOS: streaming multipart upload (resumable, verified), download with Range resume, listing.
+export { createTosClient, parseTosUri, formatTosUri, isRetryableTosError, type TosClientConfig, type TosClientOptions, type TosLocation } from './tos/client.ts';
+export { planParts, MIN_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, DEFAULT_PART_SIZE, type PartPlan, type PartPlanOptions } from './tos/part-size.ts';
+export { createUploader, type TosUploadOptions, type TosUploadResult, type Uploader } from './tos/upload.ts';
+export { tosUploadStream, type TosUploadWritable } from '../transforms/tos-upload-stream.ts';
+export { tosObjectStream, downloadToFile, type TosObjectStreamOptions, type TosObjectInfo, type DownloadResult } from './tos/download.ts';
+export { listObjects, type ListObjectsOptions, type ListedEntry } from './tos/list.ts';
+
 // Storage and Ark protocol pieces.
 export { crc64, crc64Update, crc64Combine, crc64ToString, crc64FromString, CRC64_INITIAL } from './tos/crc64.ts';
 export { signRequest, verifyRequest, canonicalQuery, type SigningCredentials, type SignRequestInput } from './ark/signer.ts';
