@@ -42,7 +42,7 @@ export interface ExecOptions extends RetryPolicy {
   readonly sender?: ChatSender;
   /** Requests in flight at most. @default 256 */
   readonly concurrency?: number;
-  /** Refused lines tolerated; one more stops reading (in-flight requests still finish). @default 0 */
+  /** Refused lines tolerated (Infinity: all); one more stops reading (in-flight requests still finish). @default 0 */
   readonly maxRejects?: number;
   /** Resend lines whose custom_id is only in ERRORS. @default false */
   readonly retryErrors?: boolean;
@@ -237,6 +237,7 @@ function positiveInt(v: number, name: string): number {
 }
 
 function nonNegativeInt(v: number, name: string): number {
+  if (v === Infinity) return v;
   if (!Number.isSafeInteger(v) || v < 0) throw new ArkBatchError('E_USAGE', `Expected ${name} to be a non-negative integer, got ${String(v)} (${typeof v})`);
   return v;
 }
