@@ -88,7 +88,10 @@ function line(s: Readonly<ExecStats>): string {
 }
 
 function describe(s: ExecSummary): string {
-  return `exec: ${s.lines} lines → ${s.succeeded} in ${s.resultsPath}, ${s.failed + s.rejected} in ${s.errorsPath} (${s.rejected} refused before sending), ${s.skipped} already done; ${s.attempts} HTTP attempts, ${s.tokens} tokens, ${(s.elapsedMs / 1000).toFixed(1)} s`;
+  return (
+    `exec: ${s.lines} lines → ${s.succeeded} succeeded (${s.resultsPath}), ${s.failed} failed (${s.errorsPath}), ` +
+    `${s.rejected} refused before sending, ${s.skipped} already done; ${s.attempts} HTTP attempts, ${s.tokens} tokens, ${(s.elapsedMs / 1000).toFixed(1)} s`
+  );
 }
 
 /** A live line on a TTY; on a pipe, one plain line every 30 s so logs show the run is alive. */

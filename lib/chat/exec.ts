@@ -8,6 +8,7 @@
  * soon as it is known. Resuming: custom_ids already in RESULTS and ERRORS (only RESULTS with
  * `retryErrors`, which starts ERRORS afresh) are skipped, after cutting off a torn last line.
  */
+import { setMaxListeners } from 'node:events';
 import { promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
@@ -98,7 +99,15 @@ export async function execBatch(options: ExecOptions): Promise<ExecSummary> {
   const file = options.inputName ?? '-';
   const limiter = createRateLimiter({ rpm: options.rpm, tpm: options.tpm });
   const breaker = options.breaker ?? createRetryAfterBreaker();
-  const { signal } = options;
+  // Every request listens on the signal (p-retry, undici, sleeps): an own one, so raising its
+  // listener limit touches nothing of the caller's.
+  const own = new AbortController();
+  setMaxListeners(Infinity, own.signal);
+  const { signal: outer } = options;
+  const abort = () => own.abort(outer?.reason);
+  if (outer?.aborted) abort();
+  outer?.addEventListener('abort', abort, { once: true });
+  const signal = own.signal;
 
   /** Finished by earlier runs. */
   const done = new Set<string>();
@@ -218,6 +227,7 @@ export async function execBatch(options: ExecOptions): Promise<ExecSummary> {
       }
     }
     if (!options.sender) await sender.close();
+    outer?.removeEventListener('abort', abort);
     report();
   }
   if (signal?.aborted) throw new ArkBatchError('E_ABORTED', 'exec was interrupted; rerun the same command to finish', { cause: signal.reason });
