@@ -58,22 +58,29 @@ export function createChatSender(options: ChatSenderOptions): ChatSender {
   const headers = { authorization: `Bearer ${options.apiKey}`, 'content-type': 'application/json', accept: 'application/json' };
 
   const send = async (body: Record<string, unknown>, o: { readonly timeoutMs: number; readonly signal?: AbortSignal }): Promise<ChatAttempt> => {
-    const timeout = AbortSignal.timeout(Math.max(1, Math.ceil(o.timeoutMs)));
+    if (o.signal?.aborted) throw o.signal.reason;
+    // An own controller and a cleared timer rather than AbortSignal.timeout/any: a 24 h timeout
+    // timer per request would otherwise stay alive for 24 h, and memory would grow per request.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error('request timed out'));
+    }, Math.min(2 ** 31 - 1, Math.max(1, Math.ceil(o.timeoutMs))));
+    const onAbort = () => controller.abort(o.signal!.reason);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
     let res: Dispatcher.ResponseData;
     let raw: Buffer | undefined;
     try {
-      res = await request(url, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(body),
-        dispatcher,
-        signal: o.signal ? AbortSignal.any([o.signal, timeout]) : timeout,
-      });
+      res = await request(url, { method: 'POST', headers, body: JSON.stringify(body), dispatcher, signal: controller.signal });
       raw = await readLimited(res.body, maxBytes);
     } catch (err) {
       if (o.signal?.aborted) throw o.signal.reason;
-      if (timeout.aborted) return { kind: 'timeout' };
+      if (timedOut) return { kind: 'timeout' };
       return { kind: 'network', reason: describe(err) };
+    } finally {
+      clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
     }
     return {
       kind: 'answer',
