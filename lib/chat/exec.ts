@@ -8,7 +8,6 @@
  * soon as it is known. Resuming: custom_ids already in RESULTS and ERRORS (only RESULTS with
  * `retryErrors`, which starts ERRORS afresh) are skipped, after cutting off a torn last line.
  */
-import { setMaxListeners } from 'node:events';
 import { promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
@@ -99,15 +98,18 @@ export async function execBatch(options: ExecOptions): Promise<ExecSummary> {
   const file = options.inputName ?? '-';
   const limiter = createRateLimiter({ rpm: options.rpm, tpm: options.tpm });
   const breaker = options.breaker ?? createRetryAfterBreaker();
-  // Every request listens on the signal (p-retry, undici, sleeps): an own one, so raising its
-  // listener limit touches nothing of the caller's.
   const own = new AbortController();
-  setMaxListeners(Infinity, own.signal);
   const { signal: outer } = options;
   const abort = () => own.abort(outer?.reason);
   if (outer?.aborted) abort();
   outer?.addEventListener('abort', abort, { once: true });
   const signal = own.signal;
+  // Each request gets its own signal, aborted from here: hundreds of listeners on one shared
+  // EventTarget make every addEventListener a linear scan (a hot spot at concurrency ≥ 256).
+  const live = new Set<AbortController>();
+  signal.addEventListener('abort', () => {
+    for (const c of live) c.abort(signal.reason);
+  }, { once: true });
 
   /** Finished by earlier runs. */
   const done = new Set<string>();
@@ -156,11 +158,13 @@ export async function execBatch(options: ExecOptions): Promise<ExecSummary> {
     };
 
     const run = async (customId: string, body: Record<string, unknown>, cost: number) => {
+      const request = new AbortController();
+      live.add(request);
       try {
         const outcome = await sendWithRetry(sender, body, {
           model: options.model,
           breaker,
-          signal,
+          signal: request.signal,
           timeoutMs: options.timeoutMs,
           minDelayMs: options.minDelayMs,
           maxDelayMs: options.maxDelayMs,
@@ -178,6 +182,7 @@ export async function execBatch(options: ExecOptions): Promise<ExecSummary> {
         // Aborted requests are simply unfinished: they run again on the next run.
         if (!signal?.aborted) failure ??= err;
       } finally {
+        live.delete(request);
         stats.inFlight--;
         wake?.();
         if (stats.inFlight === 0) idle?.();
