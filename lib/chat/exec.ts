@@ -95,14 +95,13 @@ export async function execBatch(options: ExecOptions): Promise<ExecSummary> {
   const maxRejects = nonNegativeInt(options.maxRejects ?? 0, 'maxRejects');
   const maxTrackedIds = options.maxTrackedIds ?? 20_000_000;
   if (!options.model) throw new ArkBatchError('E_USAGE', 'Expected a model (the batch endpoint id ep-bi-…), got an empty value');
+  if (!options.sender && (!options.baseUrl || options.apiKey === undefined)) throw new ArkBatchError('E_USAGE', 'Expected baseUrl and apiKey (or a sender)');
   const file = options.inputName ?? '-';
   const limiter = createRateLimiter({ rpm: options.rpm, tpm: options.tpm });
   const breaker = options.breaker ?? createRetryAfterBreaker();
   const own = new AbortController();
   const { signal: outer } = options;
   const abort = () => own.abort(outer?.reason);
-  if (outer?.aborted) abort();
-  outer?.addEventListener('abort', abort, { once: true });
   const signal = own.signal;
   // Each request gets its own signal, aborted from here: hundreds of listeners on one shared
   // EventTarget make every addEventListener a linear scan (a hot spot at concurrency ≥ 256).
@@ -123,7 +122,8 @@ export async function execBatch(options: ExecOptions): Promise<ExecSummary> {
     await collectDoneIds([options.resultsPath, options.errorsPath], done, { maxIds: maxTrackedIds });
   }
 
-  if (!options.sender && (!options.baseUrl || options.apiKey === undefined)) throw new ArkBatchError('E_USAGE', 'Expected baseUrl and apiKey (or a sender)');
+  if (outer?.aborted) abort();
+  outer?.addEventListener('abort', abort, { once: true });
   const sender = options.sender ?? createChatSender({ baseUrl: options.baseUrl!, apiKey: options.apiKey!, path: options.path ?? '/batch/chat/completions', connections: concurrency });
   const writers: AppendWriter[] = [];
   const started = Date.now();
