@@ -63,10 +63,9 @@ async function handler(argv: Args): Promise<void> {
       retryErrors: argv.retryErrors,
       flushIntervalMs: parseDuration(argv.flushInterval, '--flush-interval'),
       signal: interruptSignal(),
-      onReject: (err) => {
-        // Refused lines are reported as they happen, located, even with --quiet: they are data loss otherwise.
-        if (!argv.json) process.stderr.write(`ark-batch exec: ${err.message}\n`);
-      },
+      // Refused lines are reported as they happen, located, even with --quiet or --json: unreported
+      // they would be silent data loss.
+      onReject: (err) => process.stderr.write(`ark-batch exec: ${err.message}\n`),
       onProgress: progress.update,
     }).finally(() => progress.stop());
     writeSummary(summary, { json: argv.json, quiet: argv.quiet, dataOnStdout: false, human: describe });

@@ -197,7 +197,9 @@ export async function execBatch(options: ExecOptions): Promise<ExecSummary> {
       if (parsed === null) continue;
       stats.lines++;
       if (parsed instanceof ArkBatchError) {
-        await reject(parsed);
+        // Refused in an earlier run and recorded in ERRORS then: done, like any other outcome.
+        if (parsed.customId !== undefined && done.has(parsed.customId)) stats.skipped++;
+        else await reject(parsed);
         continue;
       }
       if (done.has(parsed.customId)) {
