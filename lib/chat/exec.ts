@@ -8,8 +8,6 @@
  * soon as it is known. Resuming: custom_ids already in RESULTS and ERRORS (only RESULTS with
  * `retryErrors`, which starts ERRORS afresh) are skipped, after cutting off a torn last line.
  */
-import { promises as fs } from 'node:fs';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { ArkBatchError } from '../errors.ts';
 import { splitLines, type Line } from '../jsonl/lines.ts';
@@ -18,77 +16,12 @@ import { openAppendWriter, type AppendWriter } from './append-writer.ts';
 import { parseExecLine, rejectLine } from './batch-line.ts';
 import { clientRequestId, outcomeLine } from './output.ts';
 import { createRateLimiter } from './rate-limit.ts';
-import { collectDoneIds } from './resume.ts';
-import { createRetryAfterBreaker, sendWithRetry, type RetryAfterBreaker, type RetryPolicy } from './retry.ts';
-import { createChatSender, type ChatSender } from './sender.ts';
+import { loadFinished } from './resume.ts';
+import type { ExecOptions, ExecStats, ExecSummary } from './exec-types.ts';
+import { createRetryAfterBreaker, sendWithRetry } from './retry.ts';
+import { createChatSender } from './sender.ts';
 
-export interface ExecOptions extends RetryPolicy {
-  /** Batch lines as bytes (a file stream, stdin). */
-  readonly input: Readable;
-  /** Name put on line errors. @default '-' */
-  readonly inputName?: string;
-  /** Set as `model` of every body: the batch endpoint id `ep-bi-…` for Ark. */
-  readonly model: string;
-  /** RESULTS path (200 answers). */
-  readonly resultsPath: string;
-  /** ERRORS path (every other outcome, and refused lines with a custom_id). */
-  readonly errorsPath: string;
-  /** Base URL such as `https://ark.cn-beijing.volces.com/api/v3`; not needed with `sender`. */
-  readonly baseUrl?: string;
-  readonly apiKey?: string;
-  /** Appended to baseUrl. @default '/batch/chat/completions' */
-  readonly path?: string;
-  /** A ready sender (tests, a shared Agent); not closed at the end. @default one built from baseUrl/apiKey */
-  readonly sender?: ChatSender;
-  /** Requests in flight at most. @default 256 */
-  readonly concurrency?: number;
-  /** Refused lines tolerated (Infinity: all); one more stops reading (in-flight requests still finish). @default 0 */
-  readonly maxRejects?: number;
-  /** Resend lines whose custom_id is only in ERRORS. @default false */
-  readonly retryErrors?: boolean;
-  /** Client-side limits per minute. @default none */
-  readonly rpm?: number;
-  readonly tpm?: number;
-  /** @default 1000 */
-  readonly flushIntervalMs?: number;
-  /** Longest input line, in bytes. @default 134217728 (128 MiB) */
-  readonly maxLineBytes?: number;
-  /** Most custom_ids remembered (finished before plus started now). @default 20000000 */
-  readonly maxTrackedIds?: number;
-  /** Called for each refused line (bad JSON, no custom_id, stream:true, duplicate id …). */
-  readonly onReject?: (err: ArkBatchError) => void;
-  /** Called with the counters every `progressIntervalMs` and once at the end. */
-  readonly onProgress?: (stats: Readonly<ExecStats>) => void;
-  /** @default 1000 */
-  readonly progressIntervalMs?: number;
-  /** Shared per-model Retry-After breaker. @default a new one */
-  readonly breaker?: RetryAfterBreaker;
-  readonly signal?: AbortSignal;
-}
-
-export interface ExecStats {
-  /** Non-blank input lines seen. */
-  lines: number;
-  /** Lines skipped because a previous run finished their custom_id. */
-  skipped: number;
-  /** Lines answered 200 (in RESULTS). */
-  succeeded: number;
-  /** Lines that ended in ERRORS after sending. */
-  failed: number;
-  /** Lines refused before sending. */
-  rejected: number;
-  inFlight: number;
-  /** HTTP attempts made (retries included). */
-  attempts: number;
-  /** total_tokens summed over 200 answers. */
-  tokens: number;
-  elapsedMs: number;
-}
-
-export interface ExecSummary extends ExecStats {
-  readonly resultsPath: string;
-  readonly errorsPath: string;
-}
+export type { ExecOptions, ExecStats, ExecSummary } from './exec-types.ts';
 
 export async function execBatch(options: ExecOptions): Promise<ExecSummary> {
   const concurrency = positiveInt(options.concurrency ?? 256, 'concurrency');
@@ -114,13 +47,7 @@ export async function execBatch(options: ExecOptions): Promise<ExecSummary> {
   const done = new Set<string>();
   /** Started (or refused with an errors line) in this run. */
   const seen = new Set<string>();
-  if (options.retryErrors) {
-    await collectDoneIds([options.resultsPath], done, { maxIds: maxTrackedIds });
-    // Every id still in ERRORS is about to be sent again; its new outcome replaces the old line.
-    await fs.writeFile(options.errorsPath, '');
-  } else {
-    await collectDoneIds([options.resultsPath, options.errorsPath], done, { maxIds: maxTrackedIds });
-  }
+  await loadFinished(options, done, maxTrackedIds);
 
   if (outer?.aborted) abort();
   outer?.addEventListener('abort', abort, { once: true });

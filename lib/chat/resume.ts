@@ -86,3 +86,19 @@ function customIdOf(text: string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * The custom_ids a rerun skips: those in RESULTS and ERRORS, or only those in RESULTS with
+ * `retryErrors`, which then starts ERRORS afresh (every id in it is about to be sent again and
+ * its new outcome replaces the old line; a kill before that only means they are sent next time).
+ */
+export async function loadFinished(o: { readonly resultsPath: string; readonly errorsPath: string; readonly retryErrors?: boolean }, into: Set<string>, maxIds: number): Promise<void> {
+  if (!o.retryErrors) {
+    await collectDoneIds([o.resultsPath, o.errorsPath], into, { maxIds });
+    return;
+  }
+  await collectDoneIds([o.resultsPath], into, { maxIds });
+  await fs.writeFile(o.errorsPath, '').catch((cause: unknown) => {
+    throw new ArkBatchError('E_IO', `cannot truncate ${o.errorsPath}`, { file: o.errorsPath, cause });
+  });
+}
