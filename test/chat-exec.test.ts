@@ -7,9 +7,11 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import fc from 'fast-check';
 import { execBatch, type ExecOptions } from '../lib/chat/exec.ts';
 import { ArkBatchError } from '../lib/errors.ts';
 import { LOCAL_API_KEY, startLocalServer, type LocalServer } from '../lib/local/server.ts';
+import { cutsArb, splitAt } from './helpers/chunking.ts';
 
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ark-batch-exec-'));
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -298,3 +300,39 @@ async function proxy(s: LocalServer, onRequest: () => void): Promise<string> {
   cleanups.push(() => new Promise((r) => { front.closeAllConnections(); front.close(r); }));
   return `http://127.0.0.1:${(front.address() as AddressInfo).port}/api/v3`;
 }
+
+/** An in-memory sender: echoes the user text; ids ending in 4 get a 400, ending in 7 fail twice with 503 or a dead connection first. */
+function fakeSender() {
+  const tries = new Map<string, number>();
+  const send = (async (body: Record<string, unknown>) => {
+    const text = (body.messages as { content: string }[])[0].content;
+    const id = text.split('|')[0];
+    const n = (tries.get(id) ?? 0) + 1;
+    tries.set(id, n);
+    if (id.endsWith('7') && n === 1) return { kind: 'network', reason: 'ECONNRESET' };
+    if (id.endsWith('7') && n === 2) return { kind: 'answer', status: 503, body: { error: { code: 'ServerOverloaded' } }, requestId: 'r503', retryAfter: undefined, tooLarge: false };
+    if (id.endsWith('4')) return { kind: 'answer', status: 400, body: { error: { code: 'InvalidParameter', message: 'no', type: 'BadRequest' } }, requestId: `r-${id}`, retryAfter: undefined, tooLarge: false };
+    return { kind: 'answer', status: 200, body: { id: `r-${id}`, object: 'chat.completion', model: body.model, choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }], usage: { total_tokens: 3 } }, requestId: `r-${id}`, retryAfter: undefined, tooLarge: false };
+  }) as unknown as ExecOptions['sender'] & object;
+  return Object.assign(send, { close: async () => undefined });
+}
+
+test('the outcome set does not depend on how the input is chunked (split UTF-8, CR LF, blank lines) or on concurrency', async () => {
+  const textArb = fc.string({ unit: 'grapheme', maxLength: 40 }).map((s) => s.replace(/\|/g, '/'));
+  await fc.assert(
+    fc.asyncProperty(fc.array(textArb, { minLength: 1, maxLength: 40 }), cutsArb, fc.integer({ min: 1, max: 16 }), fc.boolean(), async (texts, cuts, concurrency, crlf) => {
+      const p = paths();
+      const eol = crlf ? '\r\n' : '\n';
+      const ids = texts.map((_, i) => `id-${i}`);
+      const bytes = Buffer.from(texts.map((t, i) => line(ids[i], `${ids[i]}|${t}`)).join(eol + (texts.length % 3 === 0 ? eol : '')) + eol);
+      const summary = await execBatch({ input: Readable.from(splitAt(bytes, cuts)), model: 'ep-bi-prop', sender: fakeSender(), resultsPath: p.resultsPath, errorsPath: p.errorsPath, concurrency, minDelayMs: 1, maxDelayMs: 2 });
+      const { results, errors, count } = await outcomes(p);
+      assert.deepEqual([...count.keys()].sort(), [...ids].sort());
+      assert.ok([...count.values()].every((c) => c === 1));
+      assert.deepEqual(errors.map((e) => e.custom_id).sort(), ids.filter((id) => id.endsWith('4')).sort());
+      for (const r of results) assert.equal(r.response.body.choices[0].message.content, `${r.custom_id}|${texts[Number(r.custom_id.slice(3))]}`);
+      assert.equal(summary.attempts, ids.length + 2 * ids.filter((id) => id.endsWith('7')).length);
+    }),
+    { numRuns: 25 },
+  );
+});
