@@ -70,3 +70,17 @@ test('probability 1 always fails, 0 never; * covers operations without their own
   }
   assert.equal(createFaults('putObject=1:503').decide('chat'), null);
 });
+
+test('several rules for one operation split one draw: chat=0.1:503,chat=0.05:429', () => {
+  const faults = createFaults('chat=0.1:503,chat=0.05:429', 7);
+  const counts = new Map<string, number>();
+  for (let i = 0; i < 20_000; i++) {
+    const d = faults.decide('chat');
+    const key = d === null ? 'ok' : d.kind === 'status' ? String(d.status) : d.kind;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const share = (k: string) => (counts.get(k) ?? 0) / 20_000;
+  assert.ok(Math.abs(share('503') - 0.1) < 0.015, `503 share ${share('503')}`);
+  assert.ok(Math.abs(share('429') - 0.05) < 0.01, `429 share ${share('429')}`);
+  assert.ok(Math.abs(share('ok') - 0.85) < 0.015, `ok share ${share('ok')}`);
+});

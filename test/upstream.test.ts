@@ -201,3 +201,19 @@ test('Retry-After is read as seconds or as an HTTP date', () => {
   assert.equal(parseRetryAfter('soon', now), undefined);
   assert.equal(parseRetryAfter('-3', now), undefined);
 });
+
+test('with retry (as the job runner uses it) 503s and Retry-After are retried through exec\'s loop until a final answer', async () => {
+  let calls = 0;
+  const up = await fakeUpstream((seen, res) => {
+    calls++;
+    if (calls === 1) return json(503, { error: { code: 'ServerOverloaded', message: 'busy', param: '', type: 'ServiceUnavailable' } })(seen, res);
+    if (calls === 2) return json(429, { error: { code: 'RateLimitExceeded', message: 'slow', param: '', type: 'TooManyRequests' } }, { 'retry-after': '0' })(seen, res);
+    json(200, completion, { 'x-request-id': 'req-final' })(seen, res);
+  });
+  const reply = await responder({ baseUrl: up.base, retry: { minDelayMs: 1, maxDelayMs: 2 } })(body);
+  assert.deepEqual(reply, { status: 200, body: completion, requestId: 'req-final' });
+  assert.equal(calls, 3);
+  const final = await fakeUpstream(json(400, { error: { code: 'InvalidParameter', message: 'no', param: 'messages', type: 'BadRequest' } }));
+  assert.equal((await responder({ baseUrl: final.base, retry: true })(body)).status, 400);
+  assert.equal(final.seen.length, 1, 'a 400 is final');
+});

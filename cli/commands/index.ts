@@ -6,7 +6,8 @@ import { benchCommand } from './bench.ts';
 import { uploadCommand } from './upload.ts';
 import { downloadCommand } from './download.ts';
 import { lsCommand } from './ls.ts';
+import { execCommand } from './exec.ts';
 
 // Each verb is one module under cli/commands; this list is the CLI's table of contents.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [prepCommand, validateCommand, uploadCommand, downloadCommand, lsCommand, serveCommand, benchCommand];
+export const commands: CommandModule<any, any>[] = [prepCommand, validateCommand, uploadCommand, downloadCommand, lsCommand, execCommand, serveCommand, benchCommand];

@@ -11,22 +11,37 @@ const UPSTREAM_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 
 /**
  * The Ark side of the local service: the OpenAPI batch-job handler and the chat data plane,
- * sharing one responder (the echo model, or an upstream), so a job's lines are answered
- * exactly as the chat endpoint would answer them.
+ * answered by the echo model or an upstream (`--upstream`).
  */
 export function arkServiceFactories(options: LocalServerOptions): { openapi: HandlerFactory; chat: HandlerFactory } {
-  let responder: (ChatResponder & { close?: () => Promise<void> }) | undefined;
-  const shared = () =>
-    (responder ??= options.upstream
-      ? createUpstreamResponder({ baseUrl: options.upstream, apiKey: options.upstreamKey ?? '', timeoutMs: UPSTREAM_TIMEOUT_MS })
-      : createEchoResponder({ seed: options.seed, latencyMs: options.latencyMs }));
+  // The chat endpoint passes upstream answers through (its callers retry, as exec does); the job
+  // runner retries like exec itself, because a batch job has no caller to retry for it.
+  const responders = new Map<'chat' | 'jobs', ChatResponder & { close?: () => Promise<void> }>();
+  const shared = (use: 'chat' | 'jobs') => {
+    let r = responders.get(use);
+    if (!r) {
+      if (options.upstream) {
+        r = createUpstreamResponder({ baseUrl: options.upstream, apiKey: options.upstreamKey ?? '', timeoutMs: UPSTREAM_TIMEOUT_MS, retry: use === 'jobs' });
+      } else {
+        // One echo model for both, so a job's lines are answered exactly as the chat endpoint would.
+        r = responders.get(use === 'chat' ? 'jobs' : 'chat') ?? createEchoResponder({ seed: options.seed, latencyMs: options.latencyMs });
+      }
+      responders.set(use, r);
+    }
+    return r;
+  };
+  const closeAll = async () => {
+    const all = new Set(responders.values());
+    responders.clear();
+    for (const r of all) await r.close?.();
+  };
   return {
     chat: (ctx) => ({
-      handler: createChatHandler({ responder: shared(), apiKey: ctx.apiKey, faults: ctx.faults }),
-      close: async () => responder?.close?.(),
+      handler: createChatHandler({ responder: shared('chat'), apiKey: ctx.apiKey, faults: ctx.faults }),
+      close: closeAll,
     }),
     openapi: async (ctx) => {
-      const jobs = await createJobEngine({ dataDir: ctx.dataDir, store: ctx.store, responder: shared(), maxRunning: options.maxRunning });
+      const jobs = await createJobEngine({ dataDir: ctx.dataDir, store: ctx.store, responder: shared('jobs'), maxRunning: options.maxRunning });
       return {
         handler: createOpenApiHandler({
           jobs,
@@ -35,7 +50,10 @@ export function arkServiceFactories(options: LocalServerOptions): { openapi: Han
           region: ctx.region,
           faults: ctx.faults,
         }),
-        close: () => jobs.close(),
+        close: async () => {
+          await jobs.close();
+          await closeAll();
+        },
       };
     },
   };

@@ -82,8 +82,8 @@ function draw(stream: number, n: number): number {
 }
 
 /**
- * Builds the decider for a spec (string or parsed rules) and seed. The first rule naming the
- * operation wins; `*` applies to operations no rule names.
+ * Builds the decider for a spec (string or parsed rules) and seed. The rules naming the
+ * operation apply together (probabilities add up, in order); `*` applies to operations no rule names.
  */
 export function createFaults(spec: string | readonly FaultRule[] | undefined, seed = 0, options: FaultOptions = {}): Faults {
   const rules = typeof spec === 'string' ? parseFaultSpec(spec, options) : [...(spec ?? [])];
@@ -92,13 +92,22 @@ export function createFaults(spec: string | readonly FaultRule[] | undefined, se
   return {
     rules,
     decide(operation) {
-      const rule = rules.find((r) => r.operation === operation) ?? rules.find((r) => r.operation === '*');
-      if (!rule) return null;
+      let own = rules.filter((r) => r.operation === operation);
+      if (own.length === 0) own = rules.filter((r) => r.operation === '*');
+      if (own.length === 0) return null;
       const n = counters.get(operation) ?? 0;
       counters.set(operation, n + 1);
-      if (rule.probability <= 0) return null;
-      if (rule.probability >= 1) return rule.fault;
-      return draw(hashString(operation, seed32), n) < rule.probability ? rule.fault : null;
+      // Several rules for one operation share one draw and split it: `chat=0.1:503,chat=0.05:429`
+      // fails 10 % with 503 and another 5 % with 429.
+      const u = draw(hashString(operation, seed32), n);
+      let cumulative = 0;
+      for (const rule of own) {
+        if (rule.probability <= 0) continue;
+        if (rule.probability >= 1) return rule.fault;
+        cumulative += rule.probability;
+        if (u < cumulative) return rule.fault;
+      }
+      return null;
     },
   };
 }

@@ -6,18 +6,24 @@
  * no connection → 502 UpstreamUnavailable, no answer within `timeoutMs` → 504 UpstreamTimeout,
  * an answer that is not a JSON object → UpstreamBadResponse (502, or the upstream's own
  * error status). Those carry a local request id. The API key never appears in a reply.
+ * The HTTP attempt and (with `retry`) the retry loop are `exec`'s own (`lib/chat/`): serve's
+ * --upstream runs jobs through the same executor code as `ark-batch exec`.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { createRetryAfterBreaker, sendWithRetry, type RetryAfterBreaker, type RetryPolicy } from '../chat/retry.ts';
+import { createChatSender, DEFAULT_MAX_RESPONSE_BYTES, type ChatAttempt } from '../chat/sender.ts';
 import { arkErrorReply } from './ark-errors.ts';
 import { createRequestIdGenerator, type RequestIdGenerator } from './ids.ts';
 import type { ChatReply, ChatResponder } from './responder-types.ts';
+
+export { parseRetryAfter } from '../chat/sender.ts';
 
 export interface UpstreamResponderOptions {
   /** Base URL of the OpenAI-compatible API, without the `/chat/completions` path. */
   readonly baseUrl: string;
   /** Sent as `Authorization: Bearer <apiKey>`. */
   readonly apiKey: string;
-  /** Whole-request deadline (connect + answer + body), in ms. */
+  /** Whole-request deadline (connect + answer + body; with `retry`, all attempts), in ms. */
   readonly timeoutMs: number;
   /** Path appended to `baseUrl`. @default '/chat/completions' */
   readonly path?: string;
@@ -31,6 +37,12 @@ export interface UpstreamResponderOptions {
   readonly connections?: number;
   /** Ids for the replies made up locally. @default createRequestIdGenerator() */
   readonly ids?: RequestIdGenerator;
+  /**
+   * Run each request through `exec`'s SDK retry loop (408/409/429/5xx and connection errors,
+   * backoff, Retry-After breaker) until `timeoutMs`, as a batch job would; the reply is the final
+   * outcome. Off for the chat endpoint, whose callers retry themselves. @default off
+   */
+  readonly retry?: boolean | (Omit<RetryPolicy, 'timeoutMs'> & { readonly breaker?: RetryAfterBreaker });
 }
 
 export interface UpstreamResponder extends ChatResponder {
@@ -39,89 +51,38 @@ export interface UpstreamResponder extends ChatResponder {
 }
 
 export function createUpstreamResponder(options: UpstreamResponderOptions): UpstreamResponder {
-  const url = new URL(options.baseUrl.replace(/\/+$/, '') + (options.path ?? '/chat/completions'));
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RangeError(`Expected an http(s) baseUrl, got ${url.protocol}`);
   if (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0) throw new RangeError(`Expected timeoutMs > 0, got ${options.timeoutMs}`);
-  const own = options.dispatcher ? undefined : new Agent({ keepAliveTimeout: 30_000, connections: options.connections ?? 256 });
-  const dispatcher = options.dispatcher ?? own!;
+  const send = createChatSender({
+    baseUrl: options.baseUrl,
+    apiKey: options.apiKey,
+    path: options.path ?? '/chat/completions',
+    maxResponseBytes: options.maxResponseBytes,
+    ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+    connections: options.connections,
+  });
   const ids = options.ids ?? createRequestIdGenerator();
-  const maxBytes = options.maxResponseBytes ?? 64 * 1024 * 1024;
-  const headers = { authorization: `Bearer ${options.apiKey}`, 'content-type': 'application/json', accept: 'application/json' };
+  const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const retry = options.retry === true ? {} : options.retry || undefined;
+  const breaker = retry?.breaker ?? createRetryAfterBreaker();
+
+  const attempt = async (body: Record<string, unknown>, signal?: AbortSignal): Promise<ChatAttempt> => {
+    if (!retry) return send(body, { timeoutMs: options.timeoutMs, signal });
+    return sendWithRetry(send, body, { ...retry, timeoutMs: options.timeoutMs, breaker, model: String(body.model ?? ''), signal });
+  };
 
   const respond = async (body: Record<string, unknown>, signal?: AbortSignal): Promise<ChatReply> => {
-    const timeout = AbortSignal.timeout(options.timeoutMs);
-    const payload = JSON.stringify(options.model === undefined ? body : { ...body, model: options.model });
-    let res: Dispatcher.ResponseData;
-    let raw: Buffer | undefined;
-    try {
-      res = await request(url, {
-        method: 'POST',
-        headers,
-        body: payload,
-        dispatcher,
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
-      raw = await readLimited(res.body, maxBytes);
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      if (timeout.aborted) return arkErrorReply('UpstreamTimeout', ids(), { message: `The upstream did not answer within ${options.timeoutMs} ms.` });
-      return arkErrorReply('UpstreamUnavailable', ids(), { message: `The upstream could not be reached (${describe(err)}).` });
+    const forwarded = options.model === undefined ? body : { ...body, model: options.model };
+    const a = await attempt(forwarded, signal);
+    if (a.kind === 'timeout') return arkErrorReply('UpstreamTimeout', ids(), { message: `The upstream did not answer within ${options.timeoutMs} ms.` });
+    if (a.kind === 'network') return arkErrorReply('UpstreamUnavailable', ids(), { message: `The upstream could not be reached (${a.reason}).` });
+    const requestId = a.requestId ?? ids();
+    const extra = a.retryAfter === undefined ? {} : { retryAfter: a.retryAfter };
+    if (a.tooLarge) return arkErrorReply('UpstreamBadResponse', requestId, { message: `The upstream answer exceeds ${maxBytes} bytes.`, ...extra });
+    if (a.body === undefined) {
+      const status = a.status >= 400 ? a.status : 502;
+      return arkErrorReply('UpstreamBadResponse', requestId, { status, message: `The upstream answered ${a.status} with a body that is not a JSON object.`, ...extra });
     }
-    const requestId = firstHeader(res.headers['x-request-id']) || ids();
-    const retryAfter = parseRetryAfter(firstHeader(res.headers['retry-after']));
-    const extra = retryAfter === undefined ? {} : { retryAfter };
-    if (raw === undefined) {
-      return arkErrorReply('UpstreamBadResponse', requestId, { message: `The upstream answer exceeds ${maxBytes} bytes.`, ...extra });
-    }
-    const json = parseObject(raw);
-    if (json === undefined) {
-      const status = res.statusCode >= 400 ? res.statusCode : 502;
-      return arkErrorReply('UpstreamBadResponse', requestId, { status, message: `The upstream answered ${res.statusCode} with a body that is not a JSON object.`, ...extra });
-    }
-    return { status: res.statusCode, body: json, requestId, ...extra };
+    return { status: a.status, body: a.body, requestId, ...extra };
   };
-  return Object.assign(respond, { close: async () => { await own?.close(); } });
-}
-
-async function readLimited(body: Dispatcher.ResponseData['body'], max: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) {
-      body.destroy();
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
-}
-
-function parseObject(raw: Buffer): Record<string, unknown> | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
-
-function firstHeader(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** Seconds from `Retry-After` (delta-seconds or an HTTP date); undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds : undefined;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
-}
-
-function describe(err: unknown): string {
-  const e = err as { code?: unknown; cause?: { code?: unknown }; name?: unknown };
-  const code = e?.cause?.code ?? e?.code ?? e?.name;
-  return typeof code === 'string' ? code : 'network error';
+  return Object.assign(respond, { close: () => send.close() });
 }
