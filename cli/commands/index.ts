@@ -2,7 +2,27 @@ import type { CommandModule } from 'yargs';
 import { prepCommand } from './prep.ts';
 import { validateCommand } from './validate.ts';
 import { serveCommand } from './serve.ts';
+import { submitCommand } from './submit.ts';
+import { statusCommand } from './status.ts';
+import { listCommand } from './list.ts';
+import { waitCommand } from './wait.ts';
+import { stopCommand } from './stop.ts';
+import { resumeCommand } from './resume.ts';
+import { deleteCommand } from './delete.ts';
+import { resultsCommand } from './results.ts';
 
 // Each verb is one module under cli/commands; this list is the CLI's table of contents.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [prepCommand, validateCommand, serveCommand];
+export const commands: CommandModule<any, any>[] = [
+  prepCommand,
+  validateCommand,
+  serveCommand,
+  submitCommand,
+  statusCommand,
+  listCommand,
+  waitCommand,
+  stopCommand,
+  resumeCommand,
+  deleteCommand,
+  resultsCommand,
+];

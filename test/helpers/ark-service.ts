@@ -62,7 +62,9 @@ export async function startArkService(t: { after: (fn: () => Promise<void>) => v
     ...o.client,
   });
   const tos = sdkClient(server, 'path');
-  const buckets = new Set<string>();
+  // The buckets most tests use exist from the start: a job needs its output bucket.
+  const buckets = new Set<string>(['in-bkt', 'out-bkt']);
+  for (const b of buckets) await server.store.createBucket(b);
   t.after(async () => {
     await client.close();
     await server.close();
