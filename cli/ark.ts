@@ -3,7 +3,7 @@
  * connection flags, building the OpenAPI and TOS clients from the environment or `--local`, and
  * the human renderings of jobs.
  */
-import { TosClient } from '@volcengine/tos-sdk';
+import type { TosClient } from '@volcengine/tos-sdk';
 import type { Argv } from 'yargs';
 import type { ArkJob } from '../lib/ark/jobs.ts';
 import { createArkOpenApiClient, type ArkOpenApiClient } from '../lib/ark/openapi-client.ts';
@@ -34,8 +34,8 @@ export interface ArkFlags {
 export interface ArkSession {
   readonly config: CloudConfig;
   readonly client: ArkOpenApiClient;
-  /** A TOS SDK client for the same account and endpoint. */
-  tos(): TosClient;
+  /** A TOS SDK client for the same account and endpoint (loaded on first use: the SDK is slow to import). */
+  tos(): Promise<TosClient>;
   /** A note for people on stderr (not with --quiet or --json). */
   note(text: string): void;
 }
@@ -68,7 +68,7 @@ export async function withArk<T>(flags: ArkFlags, fn: (session: ArkSession) => P
       region: config.region,
       onRetry: (r) => note(`${r.action}: ${r.error.remoteCode ?? r.error.status ?? 'error'}${r.error.status ? ` (HTTP ${r.error.status})` : ''}, retrying (${r.retriesLeft} left)`),
     });
-    let tos: TosClient | undefined;
+    let tos: Promise<TosClient> | undefined;
     try {
       return await fn({ config, client, tos: () => (tos ??= tosClient(config)), note });
     } finally {
@@ -80,9 +80,10 @@ export async function withArk<T>(flags: ArkFlags, fn: (session: ArkSession) => P
 }
 
 /** The SDK wants a bare host and `secure`; keys are only set when they have values (the SDK signs `undefined`). */
-export function tosClient(config: CloudConfig): TosClient {
+export async function tosClient(config: CloudConfig): Promise<TosClient> {
   const creds = requireCredentials(config);
   const url = new URL(config.tosEndpoint);
+  const { TosClient } = await import('@volcengine/tos-sdk');
   return new TosClient({
     accessKeyId: creds.accessKeyId,
     accessKeySecret: creds.secretAccessKey,

@@ -272,3 +272,28 @@ test('with 20% of OpenAPI calls failing 503 the whole life cycle still succeeds'
   const files = await downloadJobResults({ tos: svc.tos, job, dir });
   assert.deepEqual(files.map((f) => f.lines), [11, 1]);
 });
+
+test('listing copes with services that omit TotalCount, shift items between pages, or ignore PageNumber', async () => {
+  const jobs = Array.from({ length: 5 }, (_, i) => ({ Id: `bi-2025010100000${i}-aaaaa`, Status: { Phase: 'Completed' } }));
+  const fake = (page: (n: number) => { Items: unknown[]; TotalCount?: number }) => {
+    const calls: number[] = [];
+    const client: ArkOpenApiClient = {
+      call: async <T,>(_action: string, params?: object) => {
+        const n = (params as { PageNumber: number }).PageNumber;
+        calls.push(n);
+        return { result: page(n) as T, requestId: 'r' };
+      },
+      close: async () => {},
+    };
+    return { client, calls };
+  };
+  const noTotal = fake((n) => ({ Items: jobs.slice((n - 1) * 2, n * 2) }));
+  assert.equal((await listJobs(noTotal.client, { pageSize: 2 })).length, 5);
+  assert.deepEqual(noTotal.calls, [1, 2, 3]);
+  // A new job pushed everything one place down between page 1 and 2: job 1 shows up twice.
+  const shifted = fake((n) => ({ Items: n === 1 ? jobs.slice(0, 2) : jobs.slice(1 + (n - 2) * 2, 1 + (n - 1) * 2), TotalCount: 6 }));
+  assert.deepEqual((await listJobs(shifted.client, { pageSize: 2 })).map((j) => j.Id), jobs.map((j) => j.Id));
+  const stuck = fake(() => ({ Items: jobs.slice(0, 2), TotalCount: 100 }));
+  assert.equal((await listJobs(stuck.client, { pageSize: 2 })).length, 2);
+  assert.deepEqual(stuck.calls, [1, 2]);
+});

@@ -74,3 +74,17 @@ test('a download that keeps failing leaves the old file and no temp file behind'
   assert.deepEqual(await readdir(dir), ['results.jsonl']);
   assert.equal(await readFile(join(dir, 'results.jsonl'), 'utf8'), 'old\n');
 });
+
+test('a body whose CRC-64 differs from x-tos-hash-crc64ecma is refused after its retries, and no file is written', async (t) => {
+  const svc = await startArkService(t);
+  const dir = await tempDir(t);
+  await svc.put('out-bkt', `runs/${ID}/output/results.jsonl`, bigJsonl(100));
+  // Flip a byte of the stored data behind the store's back: same size, different CRC-64.
+  const objects = join(svc.server.dataDir, 'tos', 'buckets', 'out-bkt', 'objects');
+  const [data] = (await readdir(objects)).filter((n) => n.endsWith('.bin'));
+  const bytes = await readFile(join(objects, data));
+  bytes[10] ^= 0x01;
+  await writeFile(join(objects, data), bytes);
+  await assert.rejects(downloadJobResults({ tos: svc.tos, job: job(), dir, retries: 1 }), (e: ArkBatchError) => e.code === 'E_INTEGRITY' && /does not match x-tos-hash-crc64ecma/.test(e.message));
+  assert.deepEqual(await readdir(dir), []);
+});

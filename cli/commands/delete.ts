@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { deleteJob } from '../../lib/ark/jobs.ts';
 import { ArkBatchError } from '../../lib/errors.ts';
-import { jobActionCommand } from './job-action.ts';
+import { jobActionCommand } from '../job-action.ts';
 
 export const deleteCommand = jobActionCommand({
   verb: 'delete',

@@ -27,7 +27,7 @@ export const resultsCommand: CommandModule<object, Args> = {
       if (ACTIVE_PHASES.includes(job.Status.Phase)) {
         throw new ArkBatchError('E_USAGE', `job ${id} is ${job.Status.Phase}; results exist once it is Completed or Terminated (ark-batch wait ${id})`);
       }
-      const files = await downloadJobResults({ tos: tos(), job, dir, signal: interruptSignal(), onFile: (f) => note(`${f.kind}: ${f.path} (${f.lines} lines, ${formatBytes(f.bytes)}) from tos://${f.bucket}/${f.key}`) });
+      const files = await downloadJobResults({ tos: await tos(), job, dir, signal: interruptSignal(), onFile: (f) => note(`${f.kind}: ${f.path} (${f.lines} lines, ${formatBytes(f.bytes)}) from tos://${f.bucket}/${f.key}`) });
       if (argv.json) printJson({ id, phase: job.Status.Phase, requestCounts: job.RequestCounts, files: files.map(({ kind, path, bytes, lines, bucket, key }) => ({ kind, path, bytes, lines, source: `tos://${bucket}/${key}` })) });
       else for (const f of files) process.stdout.write(`${f.path}\n`);
       if (job.Status.Phase === 'Terminated') note(`job ${id} was Terminated; these are partial results (${progressLine(job)})`);

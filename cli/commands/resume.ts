@@ -1,5 +1,5 @@
 import { resumeJob } from '../../lib/ark/jobs.ts';
-import { jobActionCommand } from './job-action.ts';
+import { jobActionCommand } from '../job-action.ts';
 
 export const resumeCommand = jobActionCommand({
   verb: 'resume',

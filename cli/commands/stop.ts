@@ -1,5 +1,5 @@
 import { stopJob } from '../../lib/ark/jobs.ts';
-import { jobActionCommand } from './job-action.ts';
+import { jobActionCommand } from '../job-action.ts';
 
 export const stopCommand = jobActionCommand({
   verb: 'stop',

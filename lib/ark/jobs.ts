@@ -235,14 +235,17 @@ export async function* iterateJobs(client: ArkOpenApiClient, options: ListJobsOp
     if (Object.keys(filter).length) body.Filter = filter;
     const { result } = await client.call<ListResult>('ListBatchInferenceJobs', body, options);
     const items = result.Items ?? [];
+    let fresh = 0;
     for (const job of items) {
       if (seen.has(job.Id)) continue;
       seen.add(job.Id);
+      fresh++;
       yield job;
       if (++yielded >= limit) return;
     }
-    const total = result.TotalCount ?? 0;
-    if (items.length < pageSize || page * pageSize >= total) return;
+    const total = result.TotalCount;
+    // A short page, the reported total, or a page of nothing new (a service ignoring PageNumber) ends it.
+    if (items.length < pageSize || fresh === 0 || (total !== undefined && page * pageSize >= total)) return;
   }
 }
 

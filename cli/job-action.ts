@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import type { JobCallOptions } from '../../lib/ark/jobs.ts';
-import type { ArkOpenApiClient } from '../../lib/ark/openapi-client.ts';
-import { arkOptions, printJson, withArk, type ArkFlags } from '../ark.ts';
+import type { JobCallOptions } from '../lib/ark/jobs.ts';
+import type { ArkOpenApiClient } from '../lib/ark/openapi-client.ts';
+import { arkOptions, printJson, withArk, type ArkFlags } from './ark.ts';
 
 /** The shape of stop, resume and delete: one id, one call, a one-line report. */
 export function jobActionCommand(spec: {
