@@ -297,3 +297,14 @@ test('listing copes with services that omit TotalCount, shift items between page
   assert.equal((await listJobs(stuck.client, { pageSize: 2 })).length, 2);
   assert.deepEqual(stuck.calls, [1, 2]);
 });
+
+test('an aborted wait rejects with E_ABORTED and leaves the job running', async (t) => {
+  const held = heldResponder();
+  const svc = await startArkService(t, { responder: held.responder });
+  const id = await submit(svc, 'abort.jsonl', inputLines(1));
+  const controller = new AbortController();
+  const waiting = waitForJob(svc.client, id, { intervalMs: 10, signal: controller.signal, onProgress: () => setTimeout(() => controller.abort(new Error('Ctrl-C')), 5) });
+  await assert.rejects(waiting, (e: ArkBatchError) => e.code === 'E_ABORTED' && /keeps running/.test(e.message));
+  assert.ok(['Queued', 'Running'].includes((await getJob(svc.client, id)).Status.Phase));
+  held.release();
+});

@@ -88,3 +88,13 @@ test('a body whose CRC-64 differs from x-tos-hash-crc64ecma is refused after its
   await assert.rejects(downloadJobResults({ tos: svc.tos, job: job(), dir, retries: 1 }), (e: ArkBatchError) => e.code === 'E_INTEGRITY' && /does not match x-tos-hash-crc64ecma/.test(e.message));
   assert.deepEqual(await readdir(dir), []);
 });
+
+test('an aborted download rejects with E_ABORTED and leaves no temp file', async (t) => {
+  const svc = await startArkService(t);
+  const dir = await tempDir(t);
+  await svc.put('out-bkt', `runs/${ID}/output/results.jsonl`, bigJsonl(10));
+  await svc.put('out-bkt', `runs/${ID}/output/results-2.jsonl`, bigJsonl(10));
+  const controller = new AbortController();
+  await assert.rejects(downloadJobResults({ tos: svc.tos, job: job(), dir, signal: controller.signal, onFile: () => controller.abort() }), (e: ArkBatchError) => e.code === 'E_ABORTED');
+  assert.deepEqual(await readdir(dir), ['results-1.jsonl']);
+});

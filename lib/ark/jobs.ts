@@ -341,6 +341,8 @@ export async function waitForJob(client: ArkOpenApiClient, id: string, options: 
     if (left <= 0) {
       throw new ArkBatchError('E_TIMEOUT', `job ${id} is still ${job.Status.Phase} after ${options.timeoutMs} ms (${c.Completed ?? 0} completed, ${c.Failed ?? 0} failed of ${c.Total ?? 0})`);
     }
-    await delay(Math.min(interval, left), options.signal);
+    await delay(Math.min(interval, left), options.signal).catch((err: unknown) => {
+      throw options.signal?.aborted ? new ArkBatchError('E_ABORTED', `waiting for job ${id} aborted (the job keeps running)`, { cause: err }) : err;
+    });
   }
 }

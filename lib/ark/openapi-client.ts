@@ -206,6 +206,10 @@ export function createArkOpenApiClient(options: ArkOpenApiClientOptions): ArkOpe
   return {
     async call<T>(action: string, params: object = {}, call: CallOptions = {}): Promise<ArkResponse<T>> {
       const body = JSON.stringify(params);
+      const aborted = (err: unknown) => {
+        // p-retry rejects with the signal's reason; callers match on our codes, not on that.
+        throw call.signal?.aborted && !(err instanceof ArkBatchError) ? new ArkBatchError('E_ABORTED', `${action} aborted`, { cause: err }) : err;
+      };
       return (await pRetry(
         async () => {
           try {
@@ -230,7 +234,7 @@ export function createArkOpenApiClient(options: ArkOpenApiClientOptions): ArkOpe
             if (error.retryAfterMs !== undefined && error.retryAfterMs > 0) await o.delay(Math.min(error.retryAfterMs, o.maxRetryAfterMs), call.signal);
           },
         },
-      )) as ArkResponse<T>;
+      ).catch(aborted)) as ArkResponse<T>;
     },
     async close() {
       await ownAgent?.close();
