@@ -5,7 +5,7 @@ import { arkOptions, jobsTable, printJson, withArk } from '../ark.ts';
 
 function builder(y: Argv) {
   return arkOptions(y)
-    .option('phase', { type: 'string', array: true, describe: `Only jobs in these phases (${JOB_PHASES.join(', ')}); repeatable` })
+    .option('phase', { type: 'string', array: true, choices: JOB_PHASES, describe: 'Only jobs in these phases; repeatable' })
     .option('name', { type: 'string', describe: 'Only jobs whose name contains this' })
     .option('limit', { type: 'number', describe: 'At most this many jobs (default: all, following every page)' });
 }

@@ -173,6 +173,7 @@ export async function createJob(client: ArkOpenApiClient, req: CreateJobRequest,
     if (req.dryRun && err.remoteCode === 'DryRunOperation') return { dryRun: true, existing: false, requestId: err.requestId, notice: 'dry run passed' };
     const activeId = err.status !== undefined && err.status >= 400 && err.status < 500 ? activeJobIdFromMessage(err.remoteMessage) : undefined;
     if (activeId === undefined) throw err;
+    // Unconfirmed (the job cannot be read, or uses another input): the service's own error is the answer.
     const job = await getJob(client, activeId, options).catch(() => undefined);
     const loc = job?.InputFileTosLocation;
     const sameInput = loc?.BucketName === req.input.bucket && loc?.ObjectKey === req.input.key;
