@@ -79,39 +79,22 @@ export async function withArk<T>(flags: ArkFlags, fn: (session: ArkSession) => P
   }
 }
 
-/** The SDK wants a bare host and `secure`; keys are only set when they have values (the SDK signs `undefined`). */
+/** The TOS client for result downloads, loaded on first use (the SDK takes a while to import). */
 export async function tosClient(config: CloudConfig): Promise<TosClient> {
-  const creds = requireCredentials(config);
-  const url = new URL(config.tosEndpoint);
-  const { TosClient } = await import('@volcengine/tos-sdk');
-  return new TosClient({
-    accessKeyId: creds.accessKeyId,
-    accessKeySecret: creds.secretAccessKey,
-    region: config.region,
-    endpoint: url.host,
-    secure: url.protocol === 'https:',
-    ...(creds.sessionToken ? { stsToken: creds.sessionToken } : {}),
-  });
+  requireCredentials(config);
+  const { createTosClient } = await import('../lib/tos/client.ts');
+  return createTosClient(config);
 }
 
 /** `tos://bucket/key` → parts; `folder` requires (and adds) a trailing `/` on the key. */
-export function parseTosUri(uri: string, what: string, options: { folder?: boolean } = {}): { bucket: string; key: string } {
-  const m = /^tos:\/\/([^/]+)\/?(.*)$/.exec(uri);
-  if (!m || !m[1]) throw new ArkBatchError('E_USAGE', `Expected ${what} as tos://bucket/${options.folder ? 'prefix/' : 'key'}, got ${JSON.stringify(uri)}`);
-  let key = m[2];
-  if (options.folder && key !== '' && !key.endsWith('/')) key += '/';
-  return { bucket: m[1], key };
+export async function parseTosUri(uri: string, what: string, options: { folder?: boolean } = {}): Promise<{ bucket: string; key: string }> {
+  const { parseTosUri: parse } = await import('../lib/tos/client.ts');
+  const location = parse(uri);
+  if (options.folder && location.key !== '' && !location.key.endsWith('/')) return { ...location, key: `${location.key}/` };
+  if (!options.folder && location.key === '') throw new ArkBatchError('E_USAGE', `Expected ${what} as tos://bucket/key, got ${JSON.stringify(uri)}`);
+  return location;
 }
 
-/** `90` (seconds), `90s`, `15m`, `2h`, `1d` → ms. */
-export function parseDuration(value: string | number, flag: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(String(value));
-  if (!m) throw new ArkBatchError('E_USAGE', `Expected ${flag} as a duration like 30s, 15m, 2h or 1d, got ${JSON.stringify(value)}`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
-  const ms = Number(m[1]) * unit;
-  if (!(ms > 0)) throw new ArkBatchError('E_USAGE', `Expected ${flag} to be more than 0, got ${JSON.stringify(value)}`);
-  return ms;
-}
 
 export function counts(job: ArkJob): { total: number; completed: number; failed: number; done: number } {
   const c = job.RequestCounts ?? {};

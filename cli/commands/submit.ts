@@ -48,8 +48,8 @@ function parseTags(tags: readonly string[] | undefined): Record<string, string> 
 }
 
 async function handler(argv: Args): Promise<void> {
-  const input = parseTosUri(argv.input as string, 'the input');
-  const outputDir = parseTosUri(argv.output, '--output', { folder: true });
+  const input = await parseTosUri(argv.input as string, 'the input');
+  const outputDir = await parseTosUri(argv.output, '--output', { folder: true });
   const model = modelRef(argv);
   const tags = parseTags(argv.tag);
   await withArk(argv, async ({ config, client, note }) => {

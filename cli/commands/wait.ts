@@ -1,7 +1,8 @@
 import cliProgress from 'cli-progress';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { JobEndedError, waitForJob, type ArkJob } from '../../lib/ark/jobs.ts';
-import { arkOptions, counts, parseDuration, printJson, progressLine, withArk } from '../ark.ts';
+import { parseDuration } from '../../lib/util/duration.ts';
+import { arkOptions, counts, printJson, progressLine, withArk } from '../ark.ts';
 import { interruptSignal } from '../io.ts';
 
 function builder(y: Argv) {
