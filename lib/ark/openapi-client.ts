@@ -10,6 +10,7 @@ import pRetry, { AbortError } from 'p-retry';
 import { Agent, request, type Dispatcher } from 'undici';
 import { ArkBatchError, type ErrorContext } from '../errors.ts';
 import { signRequest, type SigningCredentials } from './signer.ts';
+import { retryAfterMs } from '../util/retry-after.ts';
 
 export const ARK_OPENAPI_VERSION = '2024-01-01';
 
@@ -107,14 +108,8 @@ interface Envelope {
   Result?: unknown;
 }
 
-/** Seconds or an HTTP date, as RFC 9110 allows; anything else is ignored. */
-export function parseRetryAfter(value: string | string[] | undefined, nowMs = Date.now()): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (v === undefined || v.trim() === '') return undefined;
-  if (/^\s*\d+(\.\d+)?\s*$/.test(v)) return Math.round(Number(v) * 1000);
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
-}
+/** Seconds or an HTTP date, as RFC 9110 allows, in ms; anything else is ignored. */
+export const parseRetryAfter = retryAfterMs;
 
 const NETWORK_CODES = new Set([
   'ECONNRESET',

@@ -5,6 +5,7 @@
  * same attempt to forward requests without retrying.
  */
 import { Agent, request, type Dispatcher } from 'undici';
+import { retryAfterMs } from '../util/retry-after.ts';
 
 export interface ChatSenderOptions {
   /** Base URL of the OpenAI-compatible API, e.g. Ark's `…/api/v3`, without the path. */
@@ -124,11 +125,8 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
 
 /** Seconds from `Retry-After` (delta-seconds or an HTTP date); undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds : undefined;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
+  const ms = retryAfterMs(value, now);
+  return ms === undefined ? undefined : Math.ceil(ms / 1000);
 }
 
 function describe(err: unknown): string {
