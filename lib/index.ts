@@ -57,6 +57,21 @@ export { tosUploadStream, type TosUploadWritable } from '../transforms/tos-uploa
 export { tosObjectStream, downloadToFile, type TosObjectStreamOptions, type TosObjectInfo, type DownloadResult } from './tos/download.ts';
 export { listObjects, type ListObjectsOptions, type ListedEntry } from './tos/list.ts';
 
+// Ark batch jobs: the signed OpenAPI client, job calls, waiting, result files.
+export { createArkOpenApiClient, ArkApiError, isArkApiError, ARK_OPENAPI_VERSION, type ArkOpenApiClient, type ArkOpenApiClientOptions, type ArkResponse, type RetryInfo } from './ark/openapi-client.ts';
+export { createJob, createJobBody, getJob, listJobs, iterateJobs, stopJob, resumeJob, deleteJob, updateJob, waitForJob, JobEndedError, validateJobName, normalizeCompletionWindow, activeJobIdFromMessage, JOB_PHASES, FINAL_PHASES, ACTIVE_PHASES, type ArkJob, type JobPhase, type KnownJobPhase, type CreateJobRequest, type CreateJobResult, type ModelRef, type ListJobsOptions, type WaitForJobOptions, type JobCallOptions, type RequestCounts, type WireTosLocation, type TosLocation as ArkTosLocation } from './ark/jobs.ts';
+export { locateResults, jobOutputPrefix, kindOfKey, type ListObjects, type ListedObject, type ResultFile, type ResultKind } from './ark/results-location.ts';
+export { downloadJobResults, tosLister, type DownloadJobResultsOptions, type DownloadedFile } from './ark/results.ts';
+
+// Batch Chat: the executor behind `exec` and serve --upstream.
+export { execBatch, type ExecOptions, type ExecStats, type ExecSummary } from './chat/exec.ts';
+export { createChatSender, DEFAULT_MAX_RESPONSE_BYTES, type ChatSender, type ChatSenderOptions, type ChatAttempt } from './chat/sender.ts';
+export { sendWithRetry, createRetryAfterBreaker, isRetryableStatus, DEFAULT_REQUEST_TIMEOUT_MS, type RetryPolicy, type RetryAfterBreaker, type ChatOutcome } from './chat/retry.ts';
+export { outcomeLine, clientRequestId, type OutcomeLine } from './chat/output.ts';
+export { repairTornTail, collectDoneIds, loadFinished } from './chat/resume.ts';
+export { createRateLimiter, type RateLimiter, type RateLimitOptions } from './chat/rate-limit.ts';
+export { createUpstreamResponder, type UpstreamResponderOptions } from './local/upstream.ts';
+
 // Storage and Ark protocol pieces.
 export { crc64, crc64Update, crc64Combine, crc64ToString, crc64FromString, CRC64_INITIAL } from './tos/crc64.ts';
 export { signRequest, verifyRequest, canonicalQuery, type SigningCredentials, type SignRequestInput } from './ark/signer.ts';
@@ -68,3 +83,5 @@ export { createEchoResponder } from './local/echo-model.ts';
 export type { ChatReply, ChatResponder } from './local/responder-types.ts';
 
 export { parseSize, formatBytes } from './util/size.ts';
+export { parseDuration } from './util/duration.ts';
+export { retryAfterMs } from './util/retry-after.ts';
