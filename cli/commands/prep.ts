@@ -38,7 +38,8 @@ function builder(y: Argv) {
 
 type Args = ArgumentsCamelCase<ReturnType<typeof builder> extends Argv<infer T> ? T : never>;
 
-async function handler(argv: Args): Promise<void> {
+/** The prep options that flags decide, shared by `prep` and `run`. */
+export async function prepOptionsFromArgs(argv: PrepFlags) {
   const params = parseParams(argv.param);
   if (argv.maxTokens !== undefined) params.max_tokens = argv.maxTokens;
   if (argv.temperature !== undefined) params.temperature = argv.temperature;
@@ -46,23 +47,13 @@ async function handler(argv: Args): Promise<void> {
   if (argv.target === 'openai' && argv.model === undefined) {
     throw new ArkBatchError('E_USAGE', '--target openai needs --model (OpenAI lines carry the model in the body)');
   }
-  if (argv.target === 'ark' && argv.model !== undefined) params.model = argv.model;
-  const body = argv.body === undefined ? undefined : await readBodyTemplate(argv.body);
-  const upload = argv.upload === undefined ? undefined : await startUpload(argv);
-  const output = upload?.sink ?? argv.output ?? process.stdout;
-  const input = argv.source as string;
-  const progress = createProgress({ label: 'prep', quiet: argv.quiet || argv.json, totalBytes: input === '-' ? undefined : (await stat(input).catch(() => undefined))?.size });
-  // Loaded on use: `ark-batch --help` and other verbs start without the whole pipeline.
-  const { prep } = await import('../../lib/prep.ts');
-  const summary = await prep({
-    input,
-    output,
+  return {
     format: argv.from,
     delimiter: parseDelimiter(argv.delimiter),
     header: argv.header,
     system: argv.system,
     user: argv.user,
-    body,
+    body: argv.body === undefined ? undefined : await readBodyTemplate(argv.body),
     params,
     onEmpty: argv.onEmpty,
     id: { column: argv.id, template: argv.idTemplate },
@@ -70,12 +61,52 @@ async function handler(argv: Args): Promise<void> {
     model: argv.target === 'openai' ? argv.model : undefined,
     maxRejects: parseMaxRejects(argv.maxRejects),
     rejectsPath: argv.rejects,
+    maxLineBytes: parseSize(argv.maxLineBytes, '--max-line-bytes'),
+    idMemoryBytes: parseSize(argv.idMemory, '--id-memory'),
+  };
+}
+
+/** The flags `prepOptionsFromArgs` reads. */
+export interface PrepFlags {
+  readonly param?: string[];
+  readonly maxTokens?: number;
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly target: 'ark' | 'openai';
+  readonly model?: string;
+  readonly from?: 'csv' | 'tsv' | 'jsonl' | 'json' | 'parquet';
+  readonly delimiter?: string;
+  readonly header: boolean;
+  readonly system?: string;
+  readonly user?: string;
+  readonly body?: string;
+  readonly onEmpty: 'error' | 'keep' | 'skip-row';
+  readonly id?: string;
+  readonly idTemplate?: string;
+  readonly maxRejects?: string;
+  readonly rejects?: string;
+  readonly maxLineBytes: string;
+  readonly idMemory: string;
+}
+
+async function handler(argv: Args): Promise<void> {
+  const options = await prepOptionsFromArgs(argv);
+  // Ark lines normally carry no model (the job names it); --model writes one into every body.
+  if (argv.target === 'ark' && argv.model !== undefined) options.params.model = argv.model;
+  const upload = argv.upload === undefined ? undefined : await startUpload(argv);
+  const output = upload?.sink ?? argv.output ?? process.stdout;
+  const input = argv.source as string;
+  const progress = createProgress({ label: 'prep', quiet: argv.quiet || argv.json, totalBytes: input === '-' ? undefined : (await stat(input).catch(() => undefined))?.size });
+  // Loaded on use: `ark-batch --help` and other verbs start without the whole pipeline.
+  const { prep } = await import('../../lib/prep.ts');
+  const summary = await prep({
+    ...options,
+    input,
+    output,
     splitLines: argv.splitLines,
     splitBytes: argv.splitBytes === undefined ? undefined : parseSize(argv.splitBytes, '--split-bytes'),
     shard: argv.shard === undefined ? undefined : parseShard(argv.shard),
     maxFileBytes: argv.maxFileBytes === undefined ? undefined : parseSize(argv.maxFileBytes, '--max-file-bytes'),
-    maxLineBytes: parseSize(argv.maxLineBytes, '--max-line-bytes'),
-    idMemoryBytes: parseSize(argv.idMemory, '--id-memory'),
     estimateTokens: argv.estimateTokens,
     signal: interruptSignal(),
     onProgress: (p) => progress.update(p),
