@@ -5,7 +5,7 @@ import type { PrepSummary } from '../../lib/prep.ts';
 import { parseShard } from '../../lib/requests/shard.ts';
 import { formatBytes, parseSize } from '../../lib/util/size.ts';
 import { createProgress } from '../progress.ts';
-import { parseDelimiter, parseMaxRejects, parseParams, sourceOptions, templateOptions } from '../options.ts';
+import { checkOptions, parseDelimiter, parseMaxRejects, parseParams, sourceOptions, templateOptions } from '../options.ts';
 import { interruptSignal, writeSummary } from '../io.ts';
 import { parseTosUri } from '../../lib/tos/client.ts';
 import { tosUploadStream, type TosUploadResult } from '../../transforms/tos-upload-stream.ts';
@@ -13,17 +13,13 @@ import { openTos } from '../tos.ts';
 import { describeUpload } from './upload.ts';
 
 function builder(y: Argv) {
-  return templateOptions(sourceOptions(y))
+  return checkOptions(templateOptions(sourceOptions(y)))
     .positional('source', { type: 'string', default: '-', describe: 'CSV, TSV, JSONL, JSON or Parquet file, or - for stdin (Parquet on stdin is spooled to a temp file first)' })
     .option('output', { alias: 'o', type: 'string', describe: 'Output file (default: stdout); with --split-*, the base name OUT.jsonl' })
-    .option('max-rejects', { type: 'string', describe: 'Keep going past this many bad rows (a number or all); default: stop at the first' })
-    .option('rejects', { type: 'string', describe: 'Write rejected rows here as JSONL {row, line, custom_id, code, message, source}' })
     .option('split-lines', { type: 'number', describe: 'Most lines per part (writes OUT-00001.jsonl … and OUT.manifest.json)' })
     .option('split-bytes', { type: 'string', describe: 'Most bytes per part, e.g. 512MB' })
     .option('shard', { type: 'string', describe: 'K/N: keep only rows whose custom_id hashes to shard K of N' })
     .option('max-file-bytes', { type: 'string', describe: 'File size limit (default: 5GiB for Ark, 200MB for OpenAI)' })
-    .option('max-line-bytes', { type: 'string', default: '8MiB', describe: 'Line size limit' })
-    .option('id-memory', { type: 'string', default: '64MiB', describe: 'Memory for the custom_id uniqueness table before it spills to disk' })
     .option('estimate-tokens', { type: 'boolean', default: false, describe: 'Count estimated input tokens in the summary (a little slower)' })
     .option('upload', { type: 'string', describe: 'Stream the JSONL straight into this TOS object (tos://BUCKET/KEY) instead of a file' })
     .option('local', { type: 'boolean', default: false, describe: 'With --upload: use the embedded local service instead of TOS' })
