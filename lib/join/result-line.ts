@@ -1,0 +1,138 @@
+/**
+ * One line of a results or errors JSONL file, reduced to what a join needs. Both error shapes
+ * of ark.md §4.3 are read: `error` set with `response: null`, and `response.status_code >= 400`
+ * with the error in the body.
+ */
+import { ArkBatchError } from '../errors.ts';
+
+/** The compact result of one request, as kept in memory or in a spill file. */
+export interface ResultRecord {
+  readonly customId: string;
+  readonly ok: boolean;
+  readonly content: string | null;
+  readonly reasoningContent: string | null;
+  readonly finishReason: string | null;
+  readonly promptTokens: number | null;
+  readonly completionTokens: number | null;
+  readonly errorCode: string | null;
+  readonly errorMessage: string | null;
+  /** Index of the results file (in the order given) the line came from. */
+  readonly file: number;
+  /** 1-based line in that file. */
+  readonly line: number;
+  /** The whole line, kept only when asked for (`raw`). */
+  readonly raw: string | null;
+}
+
+export interface ParseResultOptions {
+  readonly file: number;
+  readonly line: number;
+  /** Keep the line text in `raw`. @default false */
+  readonly keepRaw?: boolean;
+  /** Name for error messages. */
+  readonly fileName?: string;
+}
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | null => (v === undefined || v === null ? null : typeof v === 'string' ? v : JSON.stringify(v));
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** Parses one result line; a line that is not a JSON object with a custom_id is an error. */
+export function parseResultLine(text: string, options: ParseResultOptions): ResultRecord {
+  const where = { file: options.fileName, line: options.line };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ArkBatchError('E_JSONL_PARSE', `result line is not JSON: ${(err as Error).message}`, { ...where, cause: err });
+  }
+  if (!isObject(value)) throw new ArkBatchError('E_LINE_NOT_OBJECT', 'result line is not a JSON object', where);
+  const customId = value.custom_id;
+  if (typeof customId !== 'string' || customId === '') {
+    throw new ArkBatchError('E_JOIN_MISSING_ID', 'result line has no custom_id', where);
+  }
+  const raw = options.keepRaw ? text : null;
+  const base = { customId, file: options.file, line: options.line, raw };
+  const response = isObject(value.response) ? value.response : null;
+  const status = response ? num(response.status_code) : null;
+  const body = response && isObject(response.body) ? response.body : null;
+  const usage = body && isObject(body.usage) ? body.usage : null;
+  const tokens = { promptTokens: num(usage?.prompt_tokens), completionTokens: num(usage?.completion_tokens) };
+
+  const topError = isObject(value.error) ? value.error : value.error ? { message: value.error } : null;
+  const bodyError = body && isObject(body.error) ? body.error : null;
+  if (topError || !response || (status !== null && status >= 400) || bodyError) {
+    const e = topError ?? bodyError;
+    const code = str(e?.code) ?? str(e?.type) ?? (status !== null && status >= 400 ? `HTTP_${status}` : 'NO_RESPONSE');
+    return {
+      ...base,
+      ok: false,
+      content: null,
+      reasoningContent: null,
+      finishReason: null,
+      ...tokens,
+      errorCode: code,
+      errorMessage: str(e?.message) ?? (response ? null : 'the result line has neither a response nor an error'),
+    };
+  }
+  const choices = body && Array.isArray(body.choices) ? body.choices : [];
+  const choice = isObject(choices[0]) ? choices[0] : null;
+  const message = choice && isObject(choice.message) ? choice.message : null;
+  return {
+    ...base,
+    ok: true,
+    content: str(message?.content),
+    reasoningContent: str(message?.reasoning_content),
+    finishReason: str(choice?.finish_reason),
+    ...tokens,
+    errorCode: null,
+    errorMessage: null,
+  };
+}
+
+/** What a later result for the same custom_id does to the one kept so far. */
+export function preferResult(kept: ResultRecord | undefined, next: ResultRecord): ResultRecord {
+  // The first success wins; until one comes, the latest failure (the newest attempt) stands.
+  if (kept === undefined) return next;
+  return kept.ok ? kept : next;
+}
+
+/** Rough heap bytes of a record in a Map: UTF-16 worst case for its strings plus object overhead. */
+export function recordBytes(r: ResultRecord): number {
+  return (
+    160 +
+    2 *
+      (r.customId.length +
+        (r.content?.length ?? 0) +
+        (r.reasoningContent?.length ?? 0) +
+        (r.finishReason?.length ?? 0) +
+        (r.errorCode?.length ?? 0) +
+        (r.errorMessage?.length ?? 0) +
+        (r.raw?.length ?? 0))
+  );
+}
+
+/** The record as one JSON line for a spill file. */
+export function encodeRecord(r: ResultRecord): string {
+  return JSON.stringify([r.customId, r.ok ? 1 : 0, r.content, r.reasoningContent, r.finishReason, r.promptTokens, r.completionTokens, r.errorCode, r.errorMessage, r.file, r.line, r.raw]);
+}
+
+export function decodeRecord(text: string): ResultRecord {
+  const a = JSON.parse(text) as [string, number, string | null, string | null, string | null, number | null, number | null, string | null, string | null, number, number, string | null];
+  return {
+    customId: a[0],
+    ok: a[1] === 1,
+    content: a[2],
+    reasoningContent: a[3],
+    finishReason: a[4],
+    promptTokens: a[5],
+    completionTokens: a[6],
+    errorCode: a[7],
+    errorMessage: a[8],
+    file: a[9],
+    line: a[10],
+    raw: a[11],
+  };
+}
