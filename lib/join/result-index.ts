@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArkBatchError } from '../errors.ts';
 import { LineAppender, LineFileReader } from './line-files.ts';
-import { decodeRecord, encodeRecord, preferResult, recordBytes, type ResultRecord } from './result-line.ts';
+import { decodeRecord, encodeRecord, replacesKept, type ResultRecord } from './result-line.ts';
 
 export interface ResultIndexOptions {
   /** Bytes the results may take in memory (estimated, strings counted as UTF-16). @default 268435456 (256 MiB) */
@@ -64,10 +64,24 @@ const APPEND_BUFFER = 64 * 1024;
 const MIN_PARTITION_BYTES = 16 * 1024 * 1024;
 const READ_BUFFER = 64 * 1024;
 
+/**
+ * A kept result: its encoded line (one flat string is far lighter for the GC than a record
+ * object, and its size is known exactly), whether it is a success, and whether an item took it.
+ */
 interface Entry {
-  r: ResultRecord;
+  text: string;
+  ok: boolean;
   hit: boolean;
 }
+
+/** Heap bytes of an entry: strings as UTF-16 (CJK text is two-byte in V8), the entry and its Map slot. */
+const entryBytes = (id: string, text: string) => 2 * (id.length + text.length) + 150;
+
+/**
+ * Live data may use this share of the budget: V8 lets the heap grow to two or three times its
+ * live size before a full collection, and the budget is meant to bound the process.
+ */
+const LIVE_SHARE = 4;
 
 function hashOf(id: string, n: number): number {
   let h = 0x811c9dc5;
@@ -93,8 +107,9 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
   function choosePartitions(): number {
     if (options.partitions !== undefined) return Math.max(1, Math.floor(options.partitions));
     if (options.expectedBytes === undefined) return 256;
-    // A partition holds about 1/P of the results; aim for a quarter of the budget each.
-    const p = Math.ceil((options.expectedBytes * 2 * 4) / memoryBytes);
+    // A partition holds about 1/P of the results (as UTF-16 in memory); aim for the live share
+    // of the budget each, so an unlucky hash spread still fits the half a partition may use.
+    const p = Math.ceil((options.expectedBytes * 2 * LIVE_SHARE) / memoryBytes);
     return Math.min(256, Math.max(16, p));
   }
 
@@ -103,7 +118,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     dir = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'ark-batch-join-'));
     parts = [];
     for (let p = 0; p < partitionCount; p++) parts.push(new LineAppender(join(dir, `results-${p}`), APPEND_BUFFER));
-    for (const [id, e] of map!) parts[hashOf(id, partitionCount)]!.push(encodeRecord(e.r));
+    for (const [id, e] of map!) parts[hashOf(id, partitionCount)]!.push(e.text);
     map = null;
   }
 
@@ -117,16 +132,18 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     const kept = m.get(record.customId);
     if (kept) {
       duplicates++;
-      const chosen = preferResult(kept.r, record);
-      if (chosen !== kept.r) {
-        used += recordBytes(chosen) - recordBytes(kept.r);
-        kept.r = chosen;
+      if (replacesKept(kept.ok)) {
+        const text = encodeRecord(record);
+        used += 2 * (text.length - kept.text.length);
+        kept.text = text;
+        kept.ok = record.ok;
       }
     } else {
-      m.set(record.customId, { r: record, hit: false });
-      used += recordBytes(record);
+      const text = encodeRecord(record);
+      m.set(record.customId, { text, ok: record.ok, hit: false });
+      used += entryBytes(record.customId, text);
     }
-    if (used > memoryBytes) spill();
+    if (used > memoryBytes / LIVE_SHARE) spill();
   }
 
   function close(): void {
@@ -148,12 +165,12 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
       const id = idOf(item);
       const e = id === null ? undefined : m.get(id);
       if (e) e.hit = true;
-      yield [item, e?.r];
+      yield [item, e ? decodeRecord(e.text) : undefined];
     }
     for (const e of m.values()) {
       if (!e.hit) {
         orphans++;
-        onOrphan(e.r);
+        onOrphan(decodeRecord(e.text));
       }
     }
   }
@@ -199,8 +216,10 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
   }
 
   function matchPartition(d: string, p: number, onOrphan: (r: ResultRecord) => void): void {
+    // Each record is decoded once, for its id and outcome; its encoded line is what moves on.
     const m = new Map<string, Entry>();
     let bytes = 0;
+    const limit = Math.max(memoryBytes, MIN_PARTITION_BYTES);
     const results = new LineFileReader(join(d, `results-${p}`), READ_BUFFER, maxLineBytes);
     try {
       for (let text = results.next(); text !== null; text = results.next()) {
@@ -208,13 +227,19 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
         const kept = m.get(r.customId);
         if (kept) {
           duplicates++;
-          kept.r = preferResult(kept.r, r);
-        } else {
-          m.set(r.customId, { r, hit: false });
-          bytes += recordBytes(r);
-          if (bytes > Math.max(memoryBytes, MIN_PARTITION_BYTES)) {
-            throw new ArkBatchError('E_BUFFER_LIMIT', `one join partition holds more than the ${Math.max(memoryBytes, MIN_PARTITION_BYTES)}-byte memory budget; raise --memory`);
+          if (replacesKept(kept.ok)) {
+            bytes += 2 * (text.length - kept.text.length);
+            kept.text = text;
+            kept.ok = r.ok;
           }
+        } else {
+          m.set(r.customId, { text, ok: r.ok, hit: false });
+          bytes += entryBytes(r.customId, text);
+        }
+        if (bytes > limit / 2) {
+          // Twice the planned share (partitions are sized for a quarter): a very skewed hash
+          // spread or a budget far too small for the results.
+          throw new ArkBatchError('E_BUFFER_LIMIT', `one join partition needs more than half of the ${limit}-byte memory budget; raise --memory`);
         }
       }
     } finally {
@@ -228,7 +253,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
         const e = m.get(JSON.parse(text) as string);
         if (e) {
           e.hit = true;
-          out.push(encodeRecord(e.r));
+          out.push(e.text);
         } else out.push('0');
       }
     } finally {
@@ -239,7 +264,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     for (const e of m.values()) {
       if (!e.hit) {
         orphans++;
-        onOrphan(e.r);
+        onOrphan(decodeRecord(e.text));
       }
     }
   }

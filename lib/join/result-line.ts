@@ -92,26 +92,12 @@ export function parseResultLine(text: string, options: ParseResultOptions): Resu
   };
 }
 
-/** What a later result for the same custom_id does to the one kept so far. */
-export function preferResult(kept: ResultRecord | undefined, next: ResultRecord): ResultRecord {
-  // The first success wins; until one comes, the latest failure (the newest attempt) stands.
-  if (kept === undefined) return next;
-  return kept.ok ? kept : next;
-}
-
-/** Rough heap bytes of a record in a Map: UTF-16 worst case for its strings plus object overhead. */
-export function recordBytes(r: ResultRecord): number {
-  return (
-    160 +
-    2 *
-      (r.customId.length +
-        (r.content?.length ?? 0) +
-        (r.reasoningContent?.length ?? 0) +
-        (r.finishReason?.length ?? 0) +
-        (r.errorCode?.length ?? 0) +
-        (r.errorMessage?.length ?? 0) +
-        (r.raw?.length ?? 0))
-  );
+/**
+ * Whether a later result for the same custom_id replaces the one kept so far: the first success
+ * wins; until one comes, the latest failure (the newest attempt) stands.
+ */
+export function replacesKept(keptOk: boolean): boolean {
+  return !keptOk;
 }
 
 /** The record as one JSON line for a spill file. */
