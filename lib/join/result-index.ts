@@ -81,7 +81,7 @@ const entryBytes = (id: string, text: string) => 2 * (id.length + text.length) +
  * Live data may use this share of the budget: V8 lets the heap grow to two or three times its
  * live size before a full collection, and the budget is meant to bound the process.
  */
-const LIVE_SHARE = 4;
+const LIVE_SHARE = 8;
 
 function hashOf(id: string, n: number): number {
   let h = 0x811c9dc5;

@@ -41,55 +41,55 @@ const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFi
 
 /** Parses one result line; a line that is not a JSON object with a custom_id is an error. */
 export function parseResultLine(text: string, options: ParseResultOptions): ResultRecord {
-  const where = { file: options.fileName, line: options.line };
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new ArkBatchError('E_JSONL_PARSE', `result line is not JSON: ${(err as Error).message}`, { ...where, cause: err });
+    throw new ArkBatchError('E_JSONL_PARSE', `result line is not JSON: ${(err as Error).message}`, { file: options.fileName, line: options.line, cause: err });
   }
-  if (!isObject(value)) throw new ArkBatchError('E_LINE_NOT_OBJECT', 'result line is not a JSON object', where);
+  if (!isObject(value)) throw new ArkBatchError('E_LINE_NOT_OBJECT', 'result line is not a JSON object', { file: options.fileName, line: options.line });
   const customId = value.custom_id;
   if (typeof customId !== 'string' || customId === '') {
-    throw new ArkBatchError('E_JOIN_MISSING_ID', 'result line has no custom_id', where);
+    throw new ArkBatchError('E_JOIN_MISSING_ID', 'result line has no custom_id', { file: options.fileName, line: options.line });
   }
-  const raw = options.keepRaw ? text : null;
-  const base = { customId, file: options.file, line: options.line, raw };
   const response = isObject(value.response) ? value.response : null;
   const status = response ? num(response.status_code) : null;
   const body = response && isObject(response.body) ? response.body : null;
   const usage = body && isObject(body.usage) ? body.usage : null;
-  const tokens = { promptTokens: num(usage?.prompt_tokens), completionTokens: num(usage?.completion_tokens) };
-
   const topError = isObject(value.error) ? value.error : value.error ? { message: value.error } : null;
   const bodyError = body && isObject(body.error) ? body.error : null;
-  if (topError || !response || (status !== null && status >= 400) || bodyError) {
-    const e = topError ?? bodyError;
-    const code = str(e?.code) ?? str(e?.type) ?? (status !== null && status >= 400 ? `HTTP_${status}` : 'NO_RESPONSE');
-    return {
-      ...base,
-      ok: false,
-      content: null,
-      reasoningContent: null,
-      finishReason: null,
-      ...tokens,
-      errorCode: code,
-      errorMessage: str(e?.message) ?? (response ? null : 'the result line has neither a response nor an error'),
-    };
-  }
-  const choices = body && Array.isArray(body.choices) ? body.choices : [];
-  const choice = isObject(choices[0]) ? choices[0] : null;
-  const message = choice && isObject(choice.message) ? choice.message : null;
-  return {
-    ...base,
-    ok: true,
-    content: str(message?.content),
-    reasoningContent: str(message?.reasoning_content),
-    finishReason: str(choice?.finish_reason),
-    ...tokens,
+  const failed = topError !== null || response === null || (status !== null && status >= 400) || bodyError !== null;
+  // Records are built in one literal (no spreads), so they all share one hidden class.
+  const record: ResultRecord = {
+    customId,
+    ok: !failed,
+    content: null,
+    reasoningContent: null,
+    finishReason: null,
+    promptTokens: usage ? num(usage.prompt_tokens) : null,
+    completionTokens: usage ? num(usage.completion_tokens) : null,
     errorCode: null,
     errorMessage: null,
+    file: options.file,
+    line: options.line,
+    raw: options.keepRaw ? text : null,
   };
+  const r = record as { -readonly [K in keyof ResultRecord]: ResultRecord[K] };
+  if (failed) {
+    const e = topError ?? bodyError;
+    r.errorCode = str(e?.code) ?? str(e?.type) ?? (status !== null && status >= 400 ? `HTTP_${status}` : 'NO_RESPONSE');
+    r.errorMessage = str(e?.message) ?? (response ? null : 'the result line has neither a response nor an error');
+    return record;
+  }
+  const choices = body && Array.isArray(body.choices) ? body.choices : null;
+  const choice = choices && isObject(choices[0]) ? choices[0] : null;
+  const message = choice && isObject(choice.message) ? choice.message : null;
+  if (message) {
+    r.content = str(message.content);
+    r.reasoningContent = str(message.reasoning_content);
+  }
+  if (choice) r.finishReason = str(choice.finish_reason);
+  return record;
 }
 
 /**

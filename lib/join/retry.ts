@@ -12,7 +12,7 @@ import { spoolToTempFile } from '../sources/parquet.ts';
 import { bytesToFile } from '../../transforms/bytes-to-file.ts';
 import { readTextLines, type TextLine } from './line-files.ts';
 import { createResultIndex } from './result-index.ts';
-import { parseResultLine } from './result-line.ts';
+import { parseResultLine, type ResultRecord } from './result-line.ts';
 
 export interface RetryOptions {
   /** The batch JSONL that was submitted: a path or `-`. */
@@ -70,9 +70,10 @@ export async function buildRetry(options: RetryOptions): Promise<RetrySummary> {
       const fileName = path === '-' ? 'stdin' : path;
       const bytes = path === '-' ? (options.stdin ?? process.stdin) : createReadStream(path, { highWaterMark: 1 << 20 });
       for await (const l of readTextLines(bytes, { maxLineBytes, file: fileName })) {
-        const r = parseResultLine(l.text, { file, line: l.line, fileName });
+        const r = parseResultLine(l.text, { file, line: l.line, fileName }) as { -readonly [K in keyof ResultRecord]: ResultRecord[K] };
         // Only the outcome matters here; dropping the text keeps many more results in memory.
-        index.add({ ...r, content: null, reasoningContent: null, errorMessage: null });
+        r.content = r.reasoningContent = r.errorMessage = null;
+        index.add(r);
       }
     }
     let batchPath = options.batch;
