@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { ArkBatchError } from '../lib/errors.ts';
 import { joinResults, type JoinOptions } from '../lib/join/join.ts';
 import { joinToOutput } from '../lib/join/output.ts';
-import { parseResultLine } from '../lib/join/result-line.ts';
+import { decodeRecord, encodeRecord, parseResultLine, peekRecord } from '../lib/join/result-line.ts';
 import { openSource } from '../lib/sources/open.ts';
 import type { Row } from '../lib/sources/row.ts';
 import { resultLine, type FakeOutcome } from './helpers/results.ts';
@@ -271,4 +271,15 @@ test('a bad results line fails the join and leaves no output file behind', async
     );
     assert.deepEqual((await readdir(dir)).sort(), ['r.jsonl', 's.csv']);
   });
+});
+
+test('peeking an encoded record gives the id and outcome that decoding gives', () => {
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', minLength: 1 }), fc.boolean(), fc.string({ unit: 'binary' }), (customId, ok, content) => {
+      const r = parseResultLine(resultLine({ id: customId, kind: ok ? 'ok' : 'error', content }), { file: 0, line: 1 });
+      const text = encodeRecord(r);
+      assert.deepEqual(peekRecord(text), { customId: decodeRecord(text).customId, ok: decodeRecord(text).ok });
+      assert.equal(peekRecord(text).customId, customId);
+    }),
+  );
 });

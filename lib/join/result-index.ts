@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArkBatchError } from '../errors.ts';
 import { LineAppender, LineFileReader } from './line-files.ts';
-import { decodeRecord, encodeRecord, replacesKept, type ResultRecord } from './result-line.ts';
+import { decodeRecord, encodeRecord, peekRecord, replacesKept, type ResultRecord } from './result-line.ts';
 
 export interface ResultIndexOptions {
   /** Bytes the results may take in memory (estimated, strings counted as UTF-16). @default 268435456 (256 MiB) */
@@ -223,7 +223,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     const results = new LineFileReader(join(d, `results-${p}`), READ_BUFFER, maxLineBytes);
     try {
       for (let text = results.next(); text !== null; text = results.next()) {
-        const r = decodeRecord(text);
+        const r = peekRecord(text);
         const kept = m.get(r.customId);
         if (kept) {
           duplicates++;

@@ -105,6 +105,23 @@ export function encodeRecord(r: ResultRecord): string {
   return JSON.stringify([r.customId, r.ok ? 1 : 0, r.content, r.reasoningContent, r.finishReason, r.promptTokens, r.completionTokens, r.errorCode, r.errorMessage, r.file, r.line, r.raw]);
 }
 
+/**
+ * The custom_id and outcome of an encoded record without decoding the rest: the line starts
+ * `["<id as JSON>",1,` (or `,0,`), and a JSON string ends at the first quote not escaped.
+ */
+export function peekRecord(text: string): { customId: string; ok: boolean } {
+  let i = 2;
+  for (;;) {
+    const q = text.indexOf('"', i);
+    let backslashes = 0;
+    while (text.charCodeAt(q - 1 - backslashes) === 92) backslashes++;
+    if (backslashes % 2 === 0) {
+      return { customId: JSON.parse(text.slice(1, q + 1)) as string, ok: text.charCodeAt(q + 2) === 49 };
+    }
+    i = q + 1;
+  }
+}
+
 export function decodeRecord(text: string): ResultRecord {
   const a = JSON.parse(text) as [string, number, string | null, string | null, string | null, number | null, number | null, string | null, string | null, number, number, string | null];
   return {
