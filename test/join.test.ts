@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
+import { parquetMetadata } from 'hyparquet';
 import { ArkBatchError } from '../lib/errors.ts';
 import { joinResults, type JoinOptions } from '../lib/join/join.ts';
 import { joinToOutput } from '../lib/join/output.ts';
@@ -282,4 +283,33 @@ test('peeking an encoded record gives the id and outcome that decoding gives', (
       assert.equal(peekRecord(text).customId, customId);
     }),
   );
+});
+
+test('Parquet output is written one bounded row group at a time', async () => {
+  await withDir(async (dir) => {
+    await writeFile(join(dir, 's.csv'), 'id\n' + Array.from({ length: 30 }, (_, i) => `x${i}`).join('\n') + '\n');
+    await writeFile(join(dir, 'r.jsonl'), resultLine({ id: 'x3', kind: 'ok', content: '三' }) + '\n');
+    await joinToOutput({ source: join(dir, 's.csv'), results: [join(dir, 'r.jsonl')], id: { column: 'id' }, output: join(dir, 'o.parquet'), rowGroupRows: 7 });
+    const buf = await readFile(join(dir, 'o.parquet'));
+    const meta = parquetMetadata(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    assert.deepEqual(meta.row_groups.map((g) => Number(g.num_rows)), [7, 7, 7, 7, 2]);
+    const rows: Row[] = [];
+    const s = await openSource(join(dir, 'o.parquet'));
+    for await (const r of s.rows) rows.push(r as Row);
+    await s.close();
+    assert.deepEqual(rows.map((r) => r.record!.status), Array.from({ length: 30 }, (_, i) => (i === 3 ? 'ok' : 'missing')));
+    assert.equal(rows[3]!.record!.content, '三');
+  });
+});
+
+test('a partition that cannot fit the memory budget fails loudly instead of growing', async () => {
+  await withDir(async (dir) => {
+    await writeFile(join(dir, 's.csv'), 'id\na\n');
+    await writeFile(join(dir, 'r.jsonl'), resultLine({ id: 'a', kind: 'ok', content: 'y'.repeat(9 << 20) }) + '\n');
+    await assert.rejects(
+      collect({ source: join(dir, 's.csv'), results: [join(dir, 'r.jsonl')], id: { column: 'id' }, memoryBytes: 1, partitions: 1, tmpDir: dir }),
+      (e: ArkBatchError) => e.code === 'E_BUFFER_LIMIT' && /--memory/.test(e.message),
+    );
+    assert.deepEqual((await readdir(dir)).sort(), ['r.jsonl', 's.csv']);
+  });
 });
