@@ -85,3 +85,16 @@ export type { ChatReply, ChatResponder } from './local/responder-types.ts';
 export { parseSize, formatBytes } from './util/size.ts';
 export { parseDuration } from './util/duration.ts';
 export { retryAfterMs } from './util/retry-after.ts';
+
+// Join results back onto source rows; retry what failed.
+export { joinResults, type JoinOptions, type JoinSummary, type JoinedRows } from './join/join.ts';
+export { joinToOutput, outputFormatFor, type JoinToOutputOptions, type JoinOutputSummary, type JoinOutputFormat } from './join/output.ts';
+export { buildRetry, type RetryOptions, type RetrySummary } from './join/retry.ts';
+export { parseResultLine, replacesKept, type ResultRecord, type ParseResultOptions } from './join/result-line.ts';
+export { createResultIndex, type ResultIndex, type ResultIndexOptions, type ResultIndexStats } from './join/result-index.ts';
+export { bindJoinedRow, RESULT_COLUMNS, RAW_COLUMN, type JoinStatus, type JoinedRowOptions } from './join/joined-row.ts';
+export { createParquetEncoder, type ParquetEncoder, type ParquetEncoderOptions } from './join/parquet-out.ts';
+export { joinedToCsv, type JoinedToCsvOptions } from '../transforms/joined-to-csv.ts';
+export { joinedToJsonl, type JoinedToJsonlOptions } from '../transforms/joined-to-jsonl.ts';
+export { joinedToParquet, type JoinedToParquetOptions } from '../transforms/joined-to-parquet.ts';
+export { bytesToFile, type BytesToFileOptions } from '../transforms/bytes-to-file.ts';

@@ -12,6 +12,9 @@ import { stopCommand } from './stop.ts';
 import { resumeCommand } from './resume.ts';
 import { deleteCommand } from './delete.ts';
 import { resultsCommand } from './results.ts';
+import { joinCommand } from './join.ts';
+import { retryCommand } from './retry.ts';
+import { runCommand } from './run.ts';
 import { execCommand } from './exec.ts';
 import { serveCommand } from './serve.ts';
 import { benchCommand } from './bench.ts';
@@ -33,6 +36,9 @@ export const commands: CommandModule<any, any>[] = [
   resumeCommand,
   deleteCommand,
   resultsCommand,
+  joinCommand,
+  retryCommand,
+  runCommand,
   execCommand,
   serveCommand,
   benchCommand,

@@ -1,0 +1,178 @@
+/**
+ * `joinResults`: every source row, in source order, with its result. The results files are read
+ * first into a bounded index (lib/join/result-index.ts); then the source streams past it.
+ */
+import { createReadStream, renameSync, rmSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { ArkBatchError } from '../errors.ts';
+import { bindIdRule, type IdMaker, type IdRule } from '../requests/custom-id.ts';
+import { sniffStream } from '../sources/format.ts';
+import { openSource, type OpenSourceOptions } from '../sources/open.ts';
+import { spoolToTempFile } from '../sources/parquet.ts';
+import type { Row } from '../sources/row.ts';
+import { bindJoinedRow, type JoinedRowOptions } from './joined-row.ts';
+import { LineAppender, readTextLines } from './line-files.ts';
+import { createResultIndex, type ResultIndex } from './result-index.ts';
+import { parseResultLine, type ResultRecord } from './result-line.ts';
+
+export interface JoinOptions extends Omit<OpenSourceOptions, 'binaryCells'>, JoinedRowOptions {
+  /** The source prep read: a path or `-` (stdin). */
+  readonly source: string;
+  /** Results JSONL files in order (paths or `-`); a later success fills an earlier failure. */
+  readonly results: readonly string[];
+  /** Errors JSONL files, read after all `results`. */
+  readonly errors?: readonly string[];
+  /** The custom_id rule prep used. @default row-<n> */
+  readonly id?: IdRule;
+  /** Memory budget of the result index before it spills to disk. @default 268435456 (256 MiB) */
+  readonly memoryBytes?: number;
+  /** Longest result line accepted. @default 134217728 (128 MiB) */
+  readonly maxLineBytes?: number;
+  /** Spill partitions (normally sized from the results' total bytes). */
+  readonly partitions?: number;
+  /** Results matching no source row are written here as JSONL (atomically, at the end). */
+  readonly orphansPath?: string;
+  /** Called for each result matching no source row. */
+  readonly onOrphan?: (r: ResultRecord) => void;
+}
+
+export interface JoinSummary {
+  readonly source: string;
+  /** Source rows = ok + error + missing. */
+  readonly rows: number;
+  readonly ok: number;
+  readonly error: number;
+  readonly missing: number;
+  /** Rows without a usable custom_id (unreadable row or empty id); they are among `missing`. */
+  readonly noId: number;
+  readonly resultLines: number;
+  /** Result lines for a custom_id already seen (retry rounds or true duplicates). */
+  readonly duplicates: number;
+  /** Distinct custom_ids in the results that match no source row. */
+  readonly orphans: number;
+  readonly orphansFile?: string;
+  /** Hash partitions spilled to disk; 0 when the join ran in memory. */
+  readonly partitions: number;
+}
+
+/** A Readable of joined rows (plain objects); `summary()` is final once it has ended. */
+export type JoinedRows = Readable & { summary(): JoinSummary };
+
+export function joinResults(options: JoinOptions): JoinedRows {
+  if (options.results.length === 0) throw new ArkBatchError('E_USAGE', 'Expected at least one results file, got none');
+  const inputs = [...options.results, ...(options.errors ?? [])];
+  if (inputs.filter((i) => i === '-').length + (options.source === '-' ? 1 : 0) > 1) {
+    throw new ArkBatchError('E_USAGE', 'Only one input can be - (stdin)');
+  }
+  const counts = { rows: 0, ok: 0, error: 0, missing: 0, noId: 0 };
+  let index: ResultIndex | null = null;
+  let sourceName = options.source === '-' ? 'stdin' : options.source;
+
+  async function* run(): AsyncGenerator<Record<string, unknown>> {
+    const sizes = await Promise.all(inputs.map((i) => (i === '-' ? undefined : stat(i).then((s) => s.size))));
+    const known = sizes.every((s) => s !== undefined);
+    index = createResultIndex({
+      memoryBytes: options.memoryBytes,
+      tmpDir: options.tmpDir,
+      maxLineBytes: options.maxLineBytes,
+      partitions: options.partitions,
+      expectedBytes: known ? sizes.reduce<number>((a, b) => a + b!, 0) : undefined,
+    });
+    const maxLineBytes = options.maxLineBytes ?? 128 * 1024 * 1024;
+    for (let file = 0; file < inputs.length; file++) {
+      const path = inputs[file]!;
+      const fileName = path === '-' ? 'stdin' : path;
+      const bytes = path === '-' ? (options.stdin ?? process.stdin) : createReadStream(path, { highWaterMark: 1 << 20 });
+      for await (const l of readTextLines(bytes, { maxLineBytes, file: fileName })) {
+        index.add(parseResultLine(l.text, { file, line: l.line, fileName, keepRaw: options.raw }));
+      }
+    }
+
+    let sourcePath = options.source;
+    let format = options.format;
+    let cleanup = async () => {};
+    if (index.needsTwoPasses && sourcePath === '-') {
+      // Spilled joins read the source twice, which stdin cannot do: keep a copy.
+      let input = options.stdin ?? process.stdin;
+      if (format === undefined) ({ format, stream: input } = await sniffStream(input));
+      const spooled = await spoolToTempFile(input, { dir: options.tmpDir });
+      sourcePath = spooled.path;
+      cleanup = spooled.cleanup;
+    }
+    const orphans = options.orphansPath ? new LineAppender(`${options.orphansPath}.tmp-${process.pid}`, 1 << 16) : null;
+    const onOrphan = (r: ResultRecord) => {
+      orphans?.push(JSON.stringify(orphanLine(r, inputs)));
+      options.onOrphan?.(r);
+    };
+    let idMaker: IdMaker | null = null;
+    let build: ReturnType<typeof bindJoinedRow> | null = null;
+    const idOf = (row: Row): string | null => {
+      idMaker ??= bindIdRule(options.id ?? {}, row, sourceName);
+      if (row.error) return null;
+      const id = idMaker(row);
+      return typeof id === 'string' ? id : null;
+    };
+    const open = () =>
+      (async function* () {
+        const source = await openSource(sourcePath, { ...options, format, binaryCells: false });
+        if (options.source !== '-') sourceName = source.name;
+        try {
+          yield* source.rows as AsyncIterable<Row>;
+        } finally {
+          await source.close();
+        }
+      })();
+    let done = false;
+    try {
+      for await (const [row, r] of index.match(open, idOf, onOrphan)) {
+        build ??= bindJoinedRow(options, row);
+        counts.rows++;
+        if (!r) {
+          counts.missing++;
+          if (row.error || typeof idMaker!(row) !== 'string') counts.noId++;
+        } else if (r.ok) counts.ok++;
+        else counts.error++;
+        yield build(row, r);
+      }
+      done = true;
+    } finally {
+      index.close();
+      await cleanup();
+      if (orphans) {
+        orphans.close();
+        const tmp = `${options.orphansPath}.tmp-${process.pid}`;
+        if (done) renameSync(tmp, options.orphansPath!);
+        else rmSync(tmp, { force: true });
+      }
+    }
+  }
+
+  const readable = Readable.from(run(), { objectMode: true, highWaterMark: 64 }) as JoinedRows;
+  readable.summary = () => {
+    const s = index?.stats() ?? { lines: 0, duplicates: 0, orphans: 0, partitions: 0 };
+    return {
+      source: sourceName,
+      ...counts,
+      resultLines: s.lines,
+      duplicates: s.duplicates,
+      orphans: s.orphans,
+      orphansFile: options.orphansPath,
+      partitions: s.partitions,
+    };
+  };
+  return readable;
+}
+
+function orphanLine(r: ResultRecord, inputs: readonly string[]): Record<string, unknown> {
+  return {
+    custom_id: r.customId,
+    file: inputs[r.file] === '-' ? 'stdin' : inputs[r.file],
+    line: r.line,
+    status: r.ok ? 'ok' : 'error',
+    content: r.content,
+    error_code: r.errorCode,
+    error_message: r.errorMessage,
+    ...(r.raw === null ? {} : { raw_response: r.raw }),
+  };
+}
