@@ -32,7 +32,9 @@ type Args = ArgumentsCamelCase<ReturnType<typeof builder> extends Argv<infer T> 
 async function handler(argv: Args): Promise<void> {
   const source = argv.source as string;
   if (source === '-') throw new ArkBatchError('E_USAGE', 'run reads its source twice (prep, then join): give a file, not stdin');
-  if (argv.model === undefined && argv.customModelId === undefined) throw new ArkBatchError('E_USAGE', 'run needs --model NAME (and --model-version) or --custom-model-id');
+  // The embedded service answers with its echo model whatever the name; a real run names one.
+  const model = argv.model ?? (argv.local && argv.customModelId === undefined ? 'local-echo' : undefined);
+  if (model === undefined && argv.customModelId === undefined) throw new ArkBatchError('E_USAGE', 'run needs --model NAME (and --model-version) or --custom-model-id');
   const bucket = argv.bucket ?? (argv.local ? 'ark-batch-local' : undefined);
   if (!bucket) throw new ArkBatchError('E_USAGE', 'run needs --bucket B for the input and results (or --local)');
   const prefix = argv.prefix === '' || argv.prefix.endsWith('/') ? argv.prefix : `${argv.prefix}/`;
@@ -47,7 +49,7 @@ async function handler(argv: Args): Promise<void> {
     size: info.size,
     mtimeMs: info.mtimeMs,
     prep: prepArgsFrom(argv as unknown as Record<string, unknown>),
-    model: [argv.model, argv.modelVersion, argv.customModelId],
+    model: [model, argv.modelVersion, argv.customModelId],
     bucket,
     prefix,
     local: argv.local,
@@ -88,7 +90,7 @@ async function handler(argv: Args): Promise<void> {
           });
           const summary = await prep({ ...prepOptions, input: source, output: sink, signal });
           const uploaded = await sink.result;
-          say(`prep: ${summary.rowsRead} rows → ${summary.written} requests, ${summary.rejected} rejected; uploaded tos://${bucket}/${objectKey} (${uploaded.parts} parts, CRC-64 verified)`);
+          say(`prep: ${summary.rowsRead} rows → ${summary.written} requests, ${summary.rejected} rejected; uploaded tos://${bucket}/${objectKey} (${uploaded.parts > 1 ? `${uploaded.parts} parts` : 'one request'}, CRC-64 verified)`);
           if (summary.written === 0) throw new ArkBatchError('E_ROW_INVALID', 'No request to submit: every row was rejected or skipped', { file: source });
           return { bucket, key: objectKey, lines: summary.written, bytes: uploaded.bytes };
         },
@@ -97,7 +99,7 @@ async function handler(argv: Args): Promise<void> {
             client,
             {
               name: argv.name ?? safeName(stem),
-              model: argv.customModelId !== undefined ? { customModelId: argv.customModelId } : { name: argv.model!, version: argv.modelVersion },
+              model: argv.customModelId !== undefined ? { customModelId: argv.customModelId } : { name: model!, version: argv.modelVersion },
               input,
               outputDir: { bucket, key: `${prefix}outputs/` },
               completionWindow: argv.window,
@@ -140,6 +142,7 @@ async function handler(argv: Args): Promise<void> {
       },
     });
     if (argv.json) process.stdout.write(JSON.stringify({ key, jobId: state.jobId, input: state.input, output: state.output }) + '\n');
+    else say(`done: job ${state.jobId}, joined rows in ${state.output} (state: ${statePath(RUNS_DIR, key)})`);
   });
 }
 
