@@ -25,6 +25,7 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { ArkBatchError } from '../errors.ts';
+import type { LineBatch } from './line-batch.ts';
 
 export interface PartLimits {
   /** Most lines in one part. @default undefined (no limit) */
@@ -71,6 +72,11 @@ export interface PartsWriter {
    * A Uint8Array line is kept by reference until written: do not reuse it.
    */
   write(line: string | Uint8Array): Promise<void> | null;
+  /**
+   * Appends a batch of lines, the same as writing them one by one (same parts, same errors),
+   * in one stream write when they fit the part. Same promise contract as `write`.
+   */
+  writeBatch(batch: LineBatch): Promise<void> | null;
   /** Closes the last part, renames everything into place and writes the manifest. */
   finish(): Promise<PartsManifest>;
   /**
@@ -290,6 +296,75 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
     return append(part, line, size) ? null : waitFor(drain(part));
   }
 
+  /** Lines [from, to) of a batch into `part` at once; false when the caller must wait for a drain. */
+  function appendLines(part: OpenPart, batch: LineBatch, from: number, to: number): boolean {
+    if (part.stream.errored) throw ioError('write part', part.final, part.stream.errored, single ? undefined : part.number);
+    const start = from === 0 ? 0 : batch.ends[from - 1]!;
+    const size = batch.ends[to - 1]! - start;
+    part.lines += to - from;
+    part.bytes += size;
+    lines += to - from;
+    bytes += size;
+    if (chunkPos + size <= chunkBytes) {
+      batch.data.copy(chunk, chunkPos, start, start + size);
+      chunkPos += size;
+      return true;
+    }
+    const accepted = flush(part);
+    const out = batch.data.subarray(start, start + size);
+    part.hash.update(out);
+    return part.stream.write(out) && accepted;
+  }
+
+  /** How many lines from `from` on the part takes before a cut (throws for a line no part can hold). */
+  function linesThatFit(part: OpenPart, batch: LineBatch, from: number): number {
+    const ends = batch.ends;
+    let partLines = part.lines;
+    let partBytes = part.bytes;
+    let k = from;
+    for (; k < ends.length; k++) {
+      const size = ends[k]! - (k === 0 ? 0 : ends[k - 1]!);
+      if (limits.splitBytes !== undefined && size > limits.splitBytes) {
+        if (k > from) break; // written first, as line-by-line writes would
+        throw new ArkBatchError('E_LINE_TOO_LARGE', `line of ${size} bytes (with newline) cannot fit in a part of splitBytes=${limits.splitBytes}`, {
+          line: lines + 1,
+          file: base,
+        });
+      }
+      if (startsNewPart(partLines, partBytes, size, limits)) break;
+      partLines++;
+      partBytes += size;
+    }
+    return k;
+  }
+
+  async function writeBatchFrom(batch: LineBatch, from: number, wait: Promise<void> | null): Promise<void> {
+    if (wait) await wait;
+    for (let i = from; i < batch.ends.length; ) {
+      let part = current;
+      if (part !== null && part.lines > 0 && linesThatFit(part, batch, i) === i) {
+        await closePart(part);
+        part = null;
+      }
+      part = current ??= openPart();
+      const k = linesThatFit(part, batch, i);
+      if (!appendLines(part, batch, i, k)) await drain(part);
+      i = k;
+    }
+  }
+
+  function writeBatch(batch: LineBatch): Promise<void> | null {
+    if (state !== 'writing') throw new ArkBatchError('E_USAGE', `Expected writeBatch() before finish() or abort(), got it while ${state}`);
+    checkNotWaiting('writeBatch()');
+    const n = batch.ends.length;
+    if (n === 0) return null;
+    const part = (current ??= openPart());
+    const k = linesThatFit(part, batch, 0);
+    const accepted = k > 0 ? appendLines(part, batch, 0, k) : true;
+    if (k === n) return accepted ? null : waitFor(drain(part));
+    return waitFor(writeBatchFrom(batch, k, accepted ? null : drain(part)));
+  }
+
   async function finish(): Promise<PartsManifest> {
     if (state !== 'writing') throw new ArkBatchError('E_USAGE', `Expected finish() once, got it while ${state}`);
     checkNotWaiting('finish()');
@@ -373,5 +448,5 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
     );
   }
 
-  return { write, finish, abort };
+  return { write, writeBatch, finish, abort };
 }

@@ -7,7 +7,9 @@ import { createRequestBuilder, shapeFor, type BuildOptions } from './build.ts';
 import { bindIdRule, type IdMaker } from './custom-id.ts';
 import { shardOf, type ShardSpec } from './shard.ts';
 import { makeBatchLine } from './targets.ts';
-import { compileTemplate, type JsonBodyRenderer } from './template.ts';
+import { putJsonString, putRaw } from './json-plan.ts';
+import type { LineBatcher } from '../jsonl/line-batch.ts';
+import { compileTemplate, type JsonBodyRenderer, type RenderFailure } from './template.ts';
 
 export interface PrepareOptions extends BuildOptions, RejectPolicyOptions, Omit<CheckerOptions, 'file' | 'trustedBody'> {
   /** Keep only rows whose custom_id hashes to this shard (`--shard K/N`). */
@@ -42,6 +44,11 @@ export interface Preparer {
    * with `Buffer.from(line, 'latin1')` or `buf.latin1Write(line)`.
    */
   prepare(row: Row): string | null;
+  /**
+   * The same for the fused path: the line (with its newline) is written into `out`'s line in
+   * progress and committed, or rolled back when the row is rejected or skipped.
+   */
+  prepareInto(row: Row, out: LineBatcher): void;
   readonly stats: PrepareStats;
   /** After the first readable row: whether lines go through the precompiled plan with the schema checked once. */
   readonly precompiled: boolean;
@@ -87,28 +94,39 @@ export function createPreparer(options: PrepareOptions): Preparer {
     return { body, makeId: bindIdRule(options.id ?? {}, row, options.file), head: HEAD, mid: frame.slice(HEAD.length + 2, -3) };
   }
 
-  function prepareFast(row: Row, f: FastPath): string | null {
+  /** The row's id and the body's --on-empty outcome, before anything is encoded; null when the row is out. */
+  function admitRow(row: Row, f: FastPath): string | null {
     const id = f.makeId(row);
     if (typeof id !== 'string') {
       reject(row, id);
       return null;
     }
-    const body = f.body.render(row);
-    if (typeof body !== 'string') {
-      if (body.skip) stats.skipped++;
-      else reject(row, body.error);
-      return null;
+    return id;
+  }
+
+  function afterBody(row: Row, id: string, failure: RenderFailure | null): boolean {
+    if (failure !== null) {
+      if (failure.skip) stats.skipped++;
+      else reject(row, failure.error);
+      return false;
     }
     if (shard && shardOf(row.binary ? textOf(id) : id, shard.count) !== shard.index) {
       stats.otherShards++;
-      return null;
+      return false;
     }
-    const where = { row: row.index, line: row.line, binary: row.binary };
     if (id === '') {
       reject(row, new ArkBatchError('E_ID_EMPTY', 'custom_id is empty', { file: options.file, row: row.index, line: row.line, customId: id }));
-      return null;
+      return false;
     }
-    const checked = checker.checkEncoded(id, f.head + JSON.stringify(id) + f.mid + body + '}', where);
+    return true;
+  }
+
+  function prepareFast(row: Row, f: FastPath): string | null {
+    const id = admitRow(row, f);
+    if (id === null) return null;
+    const body = f.body.render(row);
+    if (!afterBody(row, id, typeof body === 'string' ? null : body)) return null;
+    const checked = checker.checkEncoded(id, f.head + JSON.stringify(id) + f.mid + (body as string) + '}', { row: row.index, line: row.line, binary: row.binary });
     if (!checked.ok) {
       reject(row, checked.error);
       return null;
@@ -118,10 +136,46 @@ export function createPreparer(options: PrepareOptions): Preparer {
     return checked.json;
   }
 
+  function prepareFastInto(row: Row, f: FastPath, out: LineBatcher): void {
+    const id = admitRow(row, f);
+    if (id === null) return;
+    putRaw(out, f.head);
+    putJsonString(out, id);
+    putRaw(out, f.mid);
+    const failure = f.body.renderInto(row, out);
+    putRaw(out, '}');
+    if (!afterBody(row, id, failure)) {
+      out.rollback();
+      return;
+    }
+    const bytes = out.pos - out.start;
+    const problem = checker.admit(id, bytes, { row: row.index, line: row.line, binary: true });
+    if (problem !== null) {
+      out.rollback();
+      reject(row, problem);
+      return;
+    }
+    out.commit();
+    stats.written++;
+    stats.bytes += bytes + 1;
+  }
+
   return {
     stats,
     get precompiled() {
       return !!fast;
+    },
+    prepareInto(row, out) {
+      if (row.binary && !row.error) {
+        if (fast === undefined) fast = bindFast(row);
+        if (fast) {
+          stats.rowsRead++;
+          prepareFastInto(row, fast, out);
+          return;
+        }
+      }
+      const line = this.prepare(row);
+      if (line !== null) out.add(line);
     },
     prepare(row) {
       stats.rowsRead++;

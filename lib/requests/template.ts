@@ -1,7 +1,8 @@
 import { ArkBatchError } from '../errors.ts';
 import { binaryOf, type Row } from '../sources/row.ts';
 import { fieldGetter, isEmptyValue, recordHasField, valueToText, type FieldGetter } from './fields.ts';
-import { compileJsonPlan, writeJson, type JsonPlan } from './json-plan.ts';
+import { compileJsonPlan, writeJson, writeJsonBytes, type JsonPlan } from './json-plan.ts';
+import type { LineBatcher } from '../jsonl/line-batch.ts';
 
 /** What to do when a placeholder's value is missing, null or "". */
 export type OnEmpty = 'error' | 'keep' | 'skip-row';
@@ -52,6 +53,8 @@ export type RenderResult = { readonly ok: true; readonly body: Record<string, un
 export interface JsonBodyRenderer {
   /** The body's JSON text, or the row's --on-empty failure. */
   render(row: Row): string | RenderFailure;
+  /** Binary rows only: writes the body's JSON bytes into the line in progress of `out`. */
+  renderInto(row: Row, out: LineBatcher): RenderFailure | null;
   /** No row can change whether the body passes the schema (see json-plan.ts). */
   readonly schemaInvariant: boolean;
   /** The body a row whose fields are all "" gets: validating it once decides every row when schemaInvariant. */
@@ -127,6 +130,11 @@ export function compileTemplate(options: TemplateOptions): CompiledTemplate {
         render(row) {
           const failure = collect(row, values);
           return failure ?? writeJson(plan, values);
+        },
+        renderInto(row, out) {
+          const failure = collect(row, values);
+          if (failure === null) writeJsonBytes(plan, values, out);
+          return failure;
         },
       };
     },

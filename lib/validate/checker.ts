@@ -42,6 +42,8 @@ export interface LineChecker {
    * proven valid): size, uniqueness and the file limits. `check` is the schema plus this.
    */
   checkEncoded(customId: string, json: string, where: { row?: number; line?: number; binary?: boolean }): CheckResult;
+  /** `checkEncoded` for a line of `bytes` bytes (no newline) already written elsewhere: the problem, or null when it is accepted. */
+  admit(customId: string, bytes: number, where: { row?: number; line?: number; binary?: boolean }): ArkBatchError | null;
   /** Bytes (with newlines) and lines accepted so far. */
   readonly totals: { readonly lines: number; readonly bytes: number };
 }
@@ -59,16 +61,13 @@ export function createLineChecker(options: CheckerOptions): LineChecker {
   const target = options.target ?? 'ark';
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const totals = { lines: 0, bytes: 0 };
-  function checkEncoded(customId: string, json: string, where: { row?: number; line?: number; binary?: boolean }): CheckResult {
-    const bytes = where.binary ? json.length : Buffer.byteLength(json);
+  function admit(customId: string, bytes: number, where: { row?: number; line?: number; binary?: boolean }): ArkBatchError | null {
     if (bytes > maxLineBytes) {
-      return { ok: false, error: new ArkBatchError('E_LINE_TOO_LARGE', `Line is ${bytes} bytes, over the ${maxLineBytes}-byte limit (--max-line-bytes)`, errorContext(options.file, customId, where)) };
+      return new ArkBatchError('E_LINE_TOO_LARGE', `Line is ${bytes} bytes, over the ${maxLineBytes}-byte limit (--max-line-bytes)`, errorContext(options.file, customId, where));
     }
     if (options.ids && where.row !== undefined) {
       const first = options.ids.add(customId, where.row);
-      if (first !== null) {
-        return { ok: false, error: new ArkBatchError('E_ID_DUPLICATE', `custom_id duplicates row ${first}`, errorContext(options.file, customId, where)) };
-      }
+      if (first !== null) return new ArkBatchError('E_ID_DUPLICATE', `custom_id duplicates row ${first}`, errorContext(options.file, customId, where));
     }
     totals.lines++;
     totals.bytes += bytes + 1;
@@ -78,12 +77,19 @@ export function createLineChecker(options: CheckerOptions): LineChecker {
     if (options.maxLines !== undefined && totals.lines > options.maxLines) {
       throw new ArkBatchError('E_FILE_TOO_LARGE', `Output passes the ${options.maxLines}-line file limit; split it with --split-lines`, errorContext(options.file, customId, where));
     }
-    return { ok: true, json, bytes };
+    return null;
+  }
+
+  function checkEncoded(customId: string, json: string, where: { row?: number; line?: number; binary?: boolean }): CheckResult {
+    const bytes = where.binary ? json.length : Buffer.byteLength(json);
+    const problem = admit(customId, bytes, where);
+    return problem === null ? { ok: true, json, bytes } : { ok: false, error: problem };
   }
 
   return {
     totals,
     checkEncoded,
+    admit,
     check(line, where) {
       if (!options.trustedBody) {
         const problem = checkBatchLine(line, target, {});
