@@ -14,6 +14,8 @@ import { linesToParts } from '../transforms/lines-to-parts.ts';
 import { prepareRequests } from '../transforms/prepare-requests.ts';
 import { batchLinesFromCsv } from '../transforms/batch-lines-from-csv.ts';
 
+export const DEFAULT_ID_MEMORY_BYTES = 8 * 1024 * 1024;
+
 export interface PrepOptions extends OpenSourceOptions, Omit<PrepareOptions, 'ids' | 'file' | 'onReject'> {
   /** A path or `-` (stdin). */
   readonly input: string;
@@ -24,7 +26,11 @@ export interface PrepOptions extends OpenSourceOptions, Omit<PrepareOptions, 'id
   readonly splitBytes?: number;
   /** Where rejected rows go (JSONL `{row, line, custom_id, code, message, source}`), written atomically. */
   readonly rejectsPath?: string;
-  /** Memory budget of the custom_id uniqueness table; spills to tmpDir beyond it. @default 64 MiB */
+  /**
+   * Memory budget of the custom_id uniqueness table; spills to tmpDir beyond it. Small on
+   * purpose: a table that fits the caches probes faster, and extra runs cost only a merge at
+   * the end (bench/RESULTS.md, id tracker), while peak RSS stays flat. @default 8 MiB
+   */
   readonly idMemoryBytes?: number;
   readonly signal?: AbortSignal;
   /** Called every few thousand rows and at the end with bytes and rows read. */
@@ -70,7 +76,7 @@ export async function prep(options: PrepOptions): Promise<PrepSummary> {
   }
 
   const input = await openInput(options.input, options);
-  const ids = idsUniqueByConstruction(options.id ?? {}) ? null : createIdTracker({ memoryBytes: options.idMemoryBytes, tmpDir: options.tmpDir });
+  const ids = idsUniqueByConstruction(options.id ?? {}) ? null : createIdTracker({ memoryBytes: options.idMemoryBytes ?? DEFAULT_ID_MEMORY_BYTES, tmpDir: options.tmpDir });
   const rejects = options.rejectsPath ? linesToFile({ path: options.rejectsPath }) : undefined;
   const prepareOptions = {
     ...options,

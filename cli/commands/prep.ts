@@ -19,7 +19,7 @@ function builder(y: Argv) {
     .option('shard', { type: 'string', describe: 'K/N: keep only rows whose custom_id hashes to shard K of N' })
     .option('max-file-bytes', { type: 'string', describe: 'File size limit (default: 5GiB for Ark, 200MB for OpenAI)' })
     .option('max-line-bytes', { type: 'string', default: '8MiB', describe: 'Line size limit' })
-    .option('id-memory', { type: 'string', default: '64MiB', describe: 'Memory for the custom_id uniqueness table before it spills to disk' })
+    .option('id-memory', { type: 'string', default: '8MiB', describe: 'Memory for the custom_id uniqueness table before it spills to disk' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress, no summary' })
     .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON (on stdout with -o, else on stderr)' })
     .example("$0 prep reviews.csv --user 'Classify: {{review}}' > batch.jsonl", 'one line per row, ids row-1, row-2, …')

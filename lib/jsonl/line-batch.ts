@@ -11,14 +11,33 @@ export interface LineBatch {
   readonly data: Buffer;
   /** `ends[i]` is the offset just past line i's newline; `ends.length` lines. */
   readonly ends: readonly number[];
+  /**
+   * Sinks call this once they no longer need `data` (they copied it), so the batcher can reuse
+   * the memory. Optional for consumers: a batch never released is garbage-collected as usual.
+   */
+  release(): void;
 }
 
 class Batch implements LineBatch {
+  #pool: Buffer[] | null;
+  readonly #base: Buffer;
   constructor(
     readonly data: Buffer,
     readonly ends: readonly number[],
-  ) {}
+    base: Buffer,
+    pool: Buffer[] | null,
+  ) {
+    this.#base = base;
+    this.#pool = pool;
+  }
+  release(): void {
+    if (this.#pool !== null && this.#pool.length < MAX_POOLED) this.#pool.push(this.#base);
+    this.#pool = null;
+  }
 }
+
+/** Released buffers kept for reuse; the producer rarely runs further ahead of its sink. */
+const MAX_POOLED = 8;
 
 export function isLineBatch(value: unknown): value is LineBatch {
   return value instanceof Batch;
@@ -64,6 +83,7 @@ class Batcher implements LineBatcher {
   readonly #batchBytes: number;
   readonly #binary: boolean;
   readonly #onBatch: (batch: LineBatch) => void;
+  readonly #pool: Buffer[] = [];
 
   constructor(batchBytes: number, binary: boolean, onBatch: (batch: LineBatch) => void) {
     this.#batchBytes = batchBytes;
@@ -78,10 +98,11 @@ class Batcher implements LineBatcher {
     const partial = this.pos - this.start;
     const old = this.buf;
     const oldStart = this.start;
-    if (this.#ends.length > 0) this.#onBatch(new Batch(old.subarray(0, oldStart), this.#ends));
+    if (this.#ends.length > 0) this.#onBatch(this.#batch(old, oldStart));
     this.#ends = [];
-    // The consumer keeps the bytes until written, so the next lines need fresh memory.
-    this.buf = Buffer.allocUnsafeSlow(Math.max(this.#batchBytes, 2 * (partial + extra + 1)));
+    // The consumer keeps the bytes until it releases them, so the next lines need other memory.
+    const need = partial + extra + 1;
+    this.buf = need <= this.#batchBytes ? this.#fresh() : Buffer.allocUnsafeSlow(2 * need);
     old.copy(this.buf, 0, oldStart, oldStart + partial);
     this.start = 0;
     this.pos = partial;
@@ -104,11 +125,20 @@ class Batcher implements LineBatcher {
     this.commit();
   }
 
+  #batch(buf: Buffer, end: number): Batch {
+    // Only buffers of the standard size go back to the pool.
+    return new Batch(buf.subarray(0, end), this.#ends, buf, buf.length === this.#batchBytes ? this.#pool : null);
+  }
+
+  #fresh(): Buffer {
+    return this.#pool.pop() ?? Buffer.allocUnsafeSlow(this.#batchBytes);
+  }
+
   flush(): void {
     if (this.#ends.length === 0) return;
-    this.#onBatch(new Batch(this.buf.subarray(0, this.start), this.#ends));
+    this.#onBatch(this.#batch(this.buf, this.start));
     this.#ends = [];
-    this.buf = Buffer.allocUnsafeSlow(this.#batchBytes);
+    this.buf = this.#fresh();
     this.start = 0;
     this.pos = 0;
   }
