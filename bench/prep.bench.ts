@@ -43,9 +43,11 @@ interface Result extends ChildReport {
   readonly inputBytes: number;
   readonly wallMs: number;
   readonly outputSha256: string;
+  /** 1-minute load average when the contender started (the machine is shared). */
+  readonly load: number;
 }
 
-async function ensureDatasets(rows: number): Promise<{ csv: string; parquet: string }> {
+async function ensureDatasets(rows: number, withParquet: boolean): Promise<{ csv: string; parquet: string }> {
   const dir = join(here, 'data');
   mkdirSync(dir, { recursive: true });
   const csv = join(dir, `dataset-${rows}-seed1.csv`);
@@ -54,7 +56,7 @@ async function ensureDatasets(rows: number): Promise<{ csv: string; parquet: str
     process.stderr.write(`generating ${csv}\n`);
     await generateCsv({ rows, seed: 1, path: csv });
   }
-  if (!existsSync(parquet)) {
+  if (withParquet && !existsSync(parquet)) {
     process.stderr.write(`generating ${parquet}\n`);
     await writeParquet(rows, parquet);
   }
@@ -135,18 +137,19 @@ async function digest(path: string): Promise<{ sha256: string; lines: number }> 
   return { sha256: h.digest('hex'), lines };
 }
 
-async function benchRows(rows: number): Promise<Result[]> {
-  const { csv, parquet } = await ensureDatasets(rows);
+async function benchRows(rows: number, contenders: readonly Contender[]): Promise<Result[]> {
+  const { csv, parquet } = await ensureDatasets(rows, contenders.includes('cli parquet'));
   const outDir = join(here, 'out');
   mkdirSync(outDir, { recursive: true });
   const results: Result[] = [];
-  for (const contender of CONTENDERS) {
+  for (const contender of contenders) {
     const input = contender === 'cli parquet' ? parquet : csv;
     const output = join(outDir, `prep-${contender.replaceAll(' ', '-')}.jsonl`);
+    const load = loadavg()[0]!;
     const { report, wallMs } = await runChild(contender, input, output);
     // MB/s are counted on the CSV size for every contender, so the rows are the same work.
     const out = await digest(output);
-    const r: Result = { ...report, rows: out.lines, contender, inputBytes: statSync(csv).size, wallMs, outputSha256: out.sha256 };
+    const r: Result = { ...report, rows: out.lines, contender, inputBytes: statSync(csv).size, wallMs, outputSha256: out.sha256, load };
     rmSync(output, { force: true });
     results.push(r);
     process.stderr.write(`${format(r)}\n`);
@@ -157,25 +160,40 @@ async function benchRows(rows: number): Promise<Result[]> {
 function format(r: Result): string {
   const cpuS = (r.userMs + r.sysMs) / 1000;
   const mb = r.inputBytes / 1e6;
-  return `| ${r.rows.toLocaleString('en-US')} | ${r.contender} | ${Math.round(r.rows / (r.wallMs / 1000)).toLocaleString('en-US')} | ${(mb / (r.wallMs / 1000)).toFixed(0)} | ${(mb / cpuS).toFixed(0)} | ${cpuS.toFixed(2)} | ${(r.wallMs / 1000).toFixed(2)} | ${(r.maxRssKiB / 1024).toFixed(0)} | ${r.outputSha256.slice(0, 8)} |`;
+  return `| ${r.rows.toLocaleString('en-US')} | ${r.contender} | ${Math.round(r.rows / (r.wallMs / 1000)).toLocaleString('en-US')} | ${(mb / (r.wallMs / 1000)).toFixed(0)} | ${(mb / cpuS).toFixed(0)} | ${cpuS.toFixed(2)} | ${(r.wallMs / 1000).toFixed(2)} | ${(r.maxRssKiB / 1024).toFixed(0)} | ${r.outputSha256.slice(0, 8)} | ${r.load.toFixed(1)} |`;
 }
 
-const HEADER = '| rows | contender | rows/s (wall) | MB/s (wall) | MB/s (CPU) | CPU s | wall s | peak RSS MiB | output sha256 |\n|---:|---|---:|---:|---:|---:|---:|---:|---|';
+const HEADER = '| rows | contender | rows/s (wall) | MB/s (wall) | MB/s (CPU) | CPU s | wall s | peak RSS MiB | output sha256 | load |\n|---:|---|---:|---:|---:|---:|---:|---:|---|---:|';
 const START = '<!-- prep-bench:start -->';
 const END = '<!-- prep-bench:end -->';
 
-export async function runPrepBench(rowCounts: readonly number[]): Promise<void> {
+/**
+ * Benchmarks each row count; `only` limits the contenders (e.g. just `cli csv` for a 10M-row
+ * RSS point). Rows already in the RESULTS.md table for other row counts are kept.
+ */
+export async function runPrepBench(rowCounts: readonly number[], only?: readonly Contender[]): Promise<void> {
   const load = loadavg().map((x) => x.toFixed(1)).join(' / ');
   const all: Result[] = [];
-  for (const rows of rowCounts) all.push(...(await benchRows(rows)));
-  const table = [HEADER, ...all.map(format)].join('\n');
-  process.stdout.write(`${table}\n`);
+  for (const rows of rowCounts) all.push(...(await benchRows(rows, only ?? CONTENDERS)));
+  process.stdout.write(`${[HEADER, ...all.map(format)].join('\n')}\n`);
+  const resultsPath = join(here, 'RESULTS.md');
+  const old = readFileSync(resultsPath, 'utf8');
+  const at = old.indexOf(START);
+  // Rows of earlier runs (other row counts or contenders) stay; this run's replace theirs.
+  const key = (line: string) => line.split('|').slice(1, 3).map((c) => c.trim()).join('|');
+  const fresh = new Map(all.map((r) => [key(format(r)), format(r)]));
+  const kept = at < 0 ? [] : old.slice(at, old.indexOf(END)).split('\n').filter((l) => /^\| [\d,]+ \|/.test(l) && !fresh.has(key(l)));
+  const rowsOf = (l: string) => Number(l.split('|')[1]!.replaceAll(',', ''));
+  const order = (l: string) => CONTENDERS.indexOf(l.split('|')[2]!.trim() as Contender);
+  const lines = [...kept, ...fresh.values()].sort((a, b) => rowsOf(a) - rowsOf(b) || order(a) - order(b));
+  const table = [HEADER, ...lines].join('\n');
   const section = [
     START,
     '## prep CSV/Parquet → JSONL (`bench/prep.bench.ts`)',
     '',
-    `Run: \`npm run bench -- ${rowCounts.join(' ')}\` on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'},`,
-    `load average at the start ${load} (shared machine: wall times are noisy, CPU MB/s is the steadier measure).`,
+    `Last run: \`npm run bench -- ${process.argv.slice(2).join(' ')}\` on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'},`,
+    `load average at its start ${load} (shared machine: wall times are noisy, CPU MB/s is the steadier measure; \`load\` is the`,
+    '1-minute load average when each contender started).',
     'Each contender runs in its own process; CPU s and peak RSS are that whole process (Node + tsx start-up, about',
     '0.8 s of CPU and ~100 MiB for the CLI, included). MB/s are CSV bytes per second for every contender, Parquet',
     'included, so the rows are the same work. Equal output sha256 = byte-identical JSONL.',
@@ -183,16 +201,21 @@ export async function runPrepBench(rowCounts: readonly number[]): Promise<void> 
     table,
     END,
   ].join('\n');
-  const resultsPath = join(here, 'RESULTS.md');
-  const old = readFileSync(resultsPath, 'utf8');
-  const at = old.indexOf(START);
   const updated = at >= 0 ? old.slice(0, at) + section + old.slice(old.indexOf(END) + END.length) : `${old.trimEnd()}\n\n${section}\n`;
   writeFileSync(resultsPath, updated);
+}
+
+/** `[rows…] [--only=cli-csv,naive-csv]` */
+export function parseArgs(args: readonly string[]): [number[], Contender[] | undefined] {
+  const only = args.find((a) => a.startsWith('--only='));
+  const counts = args.filter((a) => !a.startsWith('--')).map(Number);
+  const picked = only?.slice('--only='.length).split(',').map((c) => c.replaceAll('-', ' ') as Contender);
+  for (const c of picked ?? []) if (!CONTENDERS.includes(c)) throw new Error(`unknown contender ${c}; known: ${CONTENDERS.join(', ')}`);
+  return [counts.length ? counts : [1_000_000], picked];
 }
 
 if (process.argv[2] === '--child') {
   await child(process.argv[3] as Contender, process.argv[4]!, process.argv[5]!);
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const counts = process.argv.slice(2).map(Number);
-  await runPrepBench(counts.length ? counts : [1_000_000]);
+  await runPrepBench(...parseArgs(process.argv.slice(2)));
 }
