@@ -4,6 +4,7 @@
  *
  * - `cli csv`: `ark-batch prep data.csv --id id --user 'Summarise: {{text}} ({{category}})' --max-tokens 64 -o out.jsonl`
  *   (the fused CSV path; validation included: schema, line size, custom_id uniqueness);
+ * - `lib csv`: the same through `prep()` from a script (no CLI start-up: yargs, every command module);
  * - `lib csv per-row`: `prep()` with `fused: false, precompiled: false` — the composable per-row
  *   stages with the reference encoder, i.e. the path before the fast path existed;
  * - `cli parquet`: the same command on a Parquet copy of the data (row groups of 100k);
@@ -27,7 +28,7 @@ import { DATASET_COLUMNS, generateCsv, generateRows } from './gen-dataset.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TEMPLATE = 'Summarise: {{text}} ({{category}})';
-const CONTENDERS = ['cli csv', 'lib csv per-row', 'cli parquet', 'naive csv'] as const;
+const CONTENDERS = ['cli csv', 'lib csv', 'lib csv per-row', 'cli parquet', 'naive csv'] as const;
 type Contender = (typeof CONTENDERS)[number];
 
 interface ChildReport {
@@ -89,9 +90,10 @@ async function child(contender: Contender, input: string, output: string): Promi
     const { main } = await import('../cli/main.ts');
     const status = await main(['prep', input, '--id', 'id', '--user', TEMPLATE, '--max-tokens', '64', '-o', output, '--quiet']);
     if (status !== 0) throw new Error(`prep exited with ${status}`);
-  } else if (contender === 'lib csv per-row') {
+  } else if (contender === 'lib csv' || contender === 'lib csv per-row') {
     const { prep } = await import('../lib/prep.ts');
-    await prep({ input, output, id: { column: 'id' }, user: TEMPLATE, params: { max_tokens: 64 }, fused: false, precompiled: false });
+    const before = contender === 'lib csv per-row';
+    await prep({ input, output, id: { column: 'id' }, user: TEMPLATE, params: { max_tokens: 64 }, fused: !before, precompiled: !before });
   } else {
     await pipeline(
       createReadStream(input, { highWaterMark: 1 << 20 }),
@@ -205,12 +207,16 @@ export async function runPrepBench(rowCounts: readonly number[], only?: readonly
   writeFileSync(resultsPath, updated);
 }
 
-/** `[rows…] [--only=cli-csv,naive-csv]` */
+/** `[rows…] [--only=cli-csv,lib-csv-per-row,…]` (contender names with dashes for spaces) */
 export function parseArgs(args: readonly string[]): [number[], Contender[] | undefined] {
   const only = args.find((a) => a.startsWith('--only='));
   const counts = args.filter((a) => !a.startsWith('--')).map(Number);
-  const picked = only?.slice('--only='.length).split(',').map((c) => c.replaceAll('-', ' ') as Contender);
-  for (const c of picked ?? []) if (!CONTENDERS.includes(c)) throw new Error(`unknown contender ${c}; known: ${CONTENDERS.join(', ')}`);
+  const slug = (c: string) => c.replaceAll(' ', '-');
+  const picked = only?.slice('--only='.length).split(',').map((arg) => {
+    const c = CONTENDERS.find((k) => slug(k) === arg);
+    if (!c) throw new Error(`unknown contender ${arg}; known: ${CONTENDERS.map(slug).join(', ')}`);
+    return c;
+  });
   return [counts.length ? counts : [1_000_000], picked];
 }
 
