@@ -329,3 +329,24 @@ test('prep() to a stream writes the fused batches as plain JSONL', async () => {
     );
   });
 });
+
+test('stdin CSV and TSV files take the fused path and give what the per-row path gives', async () => {
+  await withDir(async (dir) => {
+    const tsvPath = join(dir, 'in.tsv');
+    await writeFile(tsvPath, 'a\tb\tc\n1\t"tab\there"\t中\n2\t\t"x ""y"""\n');
+    const run = async (input: string, fused: boolean, stdin?: Readable) => {
+      const sink = new PassThrough();
+      const chunks: Buffer[] = [];
+      sink.on('data', (c: Buffer) => chunks.push(c));
+      const progress: number[] = [];
+      const s = await prep({ input, output: sink, stdin, format: input === '-' ? 'tsv' : undefined, user: '{{b}}|{{c}}', id: { template: 'k{{a}}' }, fused, precompiled: fused, onProgress: (p) => progress.push(p.rows) });
+      return { text: Buffer.concat(chunks).toString('utf8'), written: s.written, format: s.format, lastProgress: progress.at(-1) };
+    };
+    const slow = await run(tsvPath, false);
+    assert.equal(slow.written, 2);
+    assert.equal(slow.lastProgress, 2);
+    assert.deepEqual(await run(tsvPath, true), slow);
+    const bytes = await readFile(tsvPath);
+    assert.deepEqual(await run('-', true, Readable.from([bytes.subarray(0, 7), bytes.subarray(7)])), slow);
+  });
+});
