@@ -6,7 +6,7 @@ import { rowsFromCsv } from '../../transforms/rows-from-csv.ts';
 import { rowsFromJson } from '../../transforms/rows-from-json.ts';
 import { rowsFromJsonl } from '../../transforms/rows-from-jsonl.ts';
 import { detectFormat, sniffStream, type SourceFormat } from './format.ts';
-import { rowsFromParquet, spoolToTempFile } from './parquet.ts';
+import type { RowsFromParquetOptions } from './parquet.ts';
 
 export interface OpenSourceOptions {
   /** Format; from the extension (or sniffed on stdin) when absent. */
@@ -48,6 +48,8 @@ export interface OpenedInput {
   readonly bytes?: Readable;
   /** The file to read Parquet from (a temp copy for stdin). */
   readonly parquetPath?: string;
+  /** The Parquet reader, loaded only for Parquet input (its decompressors take a while to set up). */
+  readonly parquetRows?: (options: RowsFromParquetOptions) => Readable;
   /** Releases temp files; call when done, also after an error. */
   close(): Promise<void>;
 }
@@ -70,12 +72,13 @@ export async function openInput(input: string, options: OpenSourceOptions = {}):
   }
   const sizeBytes = isStdin ? undefined : (await stat(input)).size;
   if (format !== 'parquet') return { format, name, sizeBytes, bytes, close: async () => {} };
+  const { rowsFromParquet, spoolToTempFile } = await import('./parquet.ts');
   if (!isStdin) {
     bytes.destroy();
-    return { format, name, sizeBytes, parquetPath: input, close: async () => {} };
+    return { format, name, sizeBytes, parquetPath: input, parquetRows: rowsFromParquet, close: async () => {} };
   }
   const spooled = await spoolToTempFile(bytes, { dir: options.tmpDir });
-  return { format, name, sizeBytes, parquetPath: spooled.path, close: spooled.cleanup };
+  return { format, name, sizeBytes, parquetPath: spooled.path, parquetRows: rowsFromParquet, close: spooled.cleanup };
 }
 
 /** Any source `prep` and `join` accept (a path or `-`), as one stream of Rows. */
@@ -87,7 +90,7 @@ export async function openSource(input: string, options: OpenSourceOptions = {})
 export function rowsOfInput(opened: OpenedInput, options: OpenSourceOptions = {}): OpenedSource {
   const { format, name, sizeBytes } = opened;
   if (opened.bytes === undefined) {
-    return { rows: rowsFromParquet({ file: opened.parquetPath!, name }), format, name, sizeBytes, bytesRead: () => 0, close: opened.close };
+    return { rows: opened.parquetRows!({ file: opened.parquetPath!, name }), format, name, sizeBytes, bytesRead: () => 0, close: opened.close };
   }
   const counted = countBytes();
   const reader =
