@@ -102,3 +102,36 @@ test('a rolled-back line leaves no trace, even when it had moved to a fresh buff
   out.flush();
   assert.equal(Buffer.concat(batches.map((b) => b.data)).toString(), 'abc\nde\n');
 });
+
+test('the preparer takes the precompiled path only when the probe passes and no row can change the verdict', async () => {
+  const { createPreparer } = await import('../lib/requests/prepare.ts');
+  const row: Row = { index: 1, columns: ['a', 'b'], cells: ['x', 'y'], binary: true };
+  const mode = (options: TemplateOptions) => {
+    const p = createPreparer({ ...options, ids: null, maxRejects: Infinity });
+    p.prepare(row);
+    return p.precompiled;
+  };
+  assert.equal(mode({ user: '{{a}}', params: { max_tokens: 3 } }), true);
+  assert.equal(mode({ body: { messages: [{ role: '{{a}}', content: 'x' }] } }), false);
+  // Every row fails this schema; the per-row path reports each with its own error.
+  assert.equal(mode({ user: '{{a}}', params: { stream: true } }), false);
+  assert.equal(createPreparer({ user: '{{a}}', ids: null, precompiled: false }).precompiled, false);
+});
+
+test('the schema still leaves message content and text parts free: any string passes there', async () => {
+  // The JSON plan skips per-row ajv on the strength of these facts; a schema change that
+  // constrains these strings (maxLength, pattern, an if on content) must fail here first.
+  const { chatBodySchema } = await import('../lib/requests/schema.ts');
+  const message = chatBodySchema.properties.messages.items;
+  const content = message.properties.content.anyOf;
+  assert.deepEqual(content[0], { type: 'string' });
+  const mentions = (v: unknown, key: string): boolean =>
+    Array.isArray(v) ? v.some((x) => mentions(x, key)) : v !== null && typeof v === 'object' ? Object.entries(v).some(([k, x]) => (k === key && !Array.isArray(v)) || mentions(x, key)) : false;
+  // Outside `properties.content` itself, content appears only as a required name.
+  assert.equal(mentions(message.allOf.map((a) => ({ ...a, else: undefined })), 'content'), false);
+  assert.deepEqual((message.allOf[0] as { else: unknown }).else, { required: ['content'] });
+  const parts = content[1] as { items: { oneOf: readonly { properties: Record<string, unknown> }[] } };
+  const textPart = parts.items.oneOf.find((p) => (p.properties.type as { const?: string }).const === 'text')!;
+  assert.deepEqual(textPart.properties.text, { type: 'string' });
+  for (const other of parts.items.oneOf.filter((p) => p !== textPart)) assert.notEqual((other.properties.type as { const?: string }).const, 'text');
+});
