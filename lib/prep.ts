@@ -5,13 +5,16 @@ import type { PartInfo, PartsManifest } from './jsonl/parts.ts';
 import { idsUniqueByConstruction } from './requests/custom-id.ts';
 import type { PrepareOptions, PrepareStats } from './requests/prepare.ts';
 import { TARGET_LIMITS } from './requests/targets.ts';
-import type { Row } from './sources/row.ts';
-import { openSource, type OpenSourceOptions } from './sources/open.ts';
+import { countBytes, openInput, rowsOfInput, type OpenSourceOptions } from './sources/open.ts';
+import type { Reject } from './validate/rejects.ts';
 import { createIdTracker } from './validate/id-tracker.ts';
 import { encodeJsonl } from '../transforms/encode-jsonl.ts';
 import { linesToFile } from '../transforms/lines-to-file.ts';
 import { linesToParts } from '../transforms/lines-to-parts.ts';
 import { prepareRequests } from '../transforms/prepare-requests.ts';
+import { batchLinesFromCsv } from '../transforms/batch-lines-from-csv.ts';
+
+export const DEFAULT_ID_MEMORY_BYTES = 8 * 1024 * 1024;
 
 export interface PrepOptions extends OpenSourceOptions, Omit<PrepareOptions, 'ids' | 'file' | 'onReject'> {
   /** A path or `-` (stdin). */
@@ -23,11 +26,20 @@ export interface PrepOptions extends OpenSourceOptions, Omit<PrepareOptions, 'id
   readonly splitBytes?: number;
   /** Where rejected rows go (JSONL `{row, line, custom_id, code, message, source}`), written atomically. */
   readonly rejectsPath?: string;
-  /** Memory budget of the custom_id uniqueness table; spills to tmpDir beyond it. @default 64 MiB */
+  /**
+   * Memory budget of the custom_id uniqueness table; spills to tmpDir beyond it. Small on
+   * purpose: a table that fits the caches probes faster, and extra runs cost only a merge at
+   * the end (bench/RESULTS.md, id tracker), while peak RSS stays flat. @default 8 MiB
+   */
   readonly idMemoryBytes?: number;
   readonly signal?: AbortSignal;
   /** Called every few thousand rows and at the end with bytes and rows read. */
   readonly onProgress?: (p: { bytes: number; rows: number }) => void;
+  /**
+   * CSV/TSV go through one fused stage (parse + prepare + batch, lib/requests/csv-lines.ts);
+   * false runs the composable per-row stages instead. Same output either way. @default true
+   */
+  readonly fused?: boolean;
 }
 
 export interface PrepSummary extends PrepareStats {
@@ -63,19 +75,43 @@ export async function prep(options: PrepOptions): Promise<PrepSummary> {
     throw new ArkBatchError('E_USAGE', `--split-lines ${options.splitLines} is over the ${maxLines}-line file limit`);
   }
 
-  const source = await openSource(options.input, { binaryCells: true, ...options });
-  const ids = idsUniqueByConstruction(options.id ?? {}) ? null : createIdTracker({ memoryBytes: options.idMemoryBytes, tmpDir: options.tmpDir });
+  const input = await openInput(options.input, options);
+  const ids = idsUniqueByConstruction(options.id ?? {}) ? null : createIdTracker({ memoryBytes: options.idMemoryBytes ?? DEFAULT_ID_MEMORY_BYTES, tmpDir: options.tmpDir });
   const rejects = options.rejectsPath ? linesToFile({ path: options.rejectsPath }) : undefined;
-  const preparer = prepareRequests({
+  const prepareOptions = {
     ...options,
-    file: source.name,
+    file: input.name,
     ids,
     // Split parts carry their own limits; one file must hold everything otherwise.
     maxFileBytes: split ? undefined : maxFileBytes,
     maxLines: split ? undefined : maxLines,
     // Rejects are few by construction (bounded by --max-rejects), so they skip backpressure.
-    onReject: rejects ? (r) => void rejects.write(JSON.stringify(r)) : undefined,
-  });
+    onReject: rejects ? (r: Reject) => void rejects.write(JSON.stringify(r)) : undefined,
+  };
+  const stages: (Readable | Writable)[] = [];
+  let preparer: Transform & { readonly stats: PrepareStats };
+  let bytesRead: () => number;
+  if (input.bytes && (input.format === 'csv' || input.format === 'tsv') && options.fused !== false && !options.estimateTokens) {
+    // CSV/TSV: parse, prepare and batch in one stage (lib/requests/csv-lines.ts).
+    const counted = countBytes();
+    bytesRead = counted.read;
+    preparer = batchLinesFromCsv({
+      ...prepareOptions,
+      delimiter: options.delimiter ?? (input.format === 'tsv' ? '\t' : ','),
+      header: options.header ?? true,
+    });
+    stages.push(input.bytes, counted.stream, preparer);
+    const stats = preparer.stats;
+    if (options.onProgress) stages.push(progressTap(options.onProgress, bytesRead, () => stats.rowsRead, 1));
+  } else {
+    const source = rowsOfInput(input, { binaryCells: true, ...options });
+    bytesRead = source.bytesRead;
+    preparer = prepareRequests(prepareOptions);
+    stages.push(source.rows);
+    let rows = 0;
+    if (options.onProgress) stages.push(progressTap(options.onProgress, bytesRead, () => ++rows, 0x2000));
+    stages.push(preparer);
+  }
   // A rejects file that cannot be written stops the run like any other output failure.
   rejects?.on('error', (err) => preparer.destroy(err));
   const sink = typeof options.output !== 'string'
@@ -84,10 +120,7 @@ export async function prep(options: PrepOptions): Promise<PrepSummary> {
       ? linesToParts({ path: options.output, splitLines: options.splitLines, splitBytes: options.splitBytes })
       : linesToFile({ path: options.output });
 
-  const stages: (Readable | Writable)[] = [source.rows];
-  if (options.onProgress) stages.push(progressTap(options.onProgress, source.bytesRead));
-  stages.push(preparer);
-  if (ids) stages.push(spilledDuplicatesGate(ids, source.name));
+  if (ids) stages.push(spilledDuplicatesGate(ids, input.name));
   if (sink) stages.push(sink);
   else stages.push(encodeJsonl(), options.output as Writable);
 
@@ -102,15 +135,15 @@ export async function prep(options: PrepOptions): Promise<PrepSummary> {
     throw err;
   } finally {
     ids?.close();
-    await source.close();
+    await input.close();
   }
-  options.onProgress?.({ bytes: source.bytesRead(), rows: preparer.stats.rowsRead });
+  options.onProgress?.({ bytes: bytesRead(), rows: preparer.stats.rowsRead });
   const outcome = sink ? await sink.result : undefined;
   return {
     ...preparer.stats,
-    source: source.name,
-    format: source.format,
-    bytesIn: source.format === 'parquet' ? (source.sizeBytes ?? 0) : source.bytesRead(),
+    source: input.name,
+    format: input.format,
+    bytesIn: input.format === 'parquet' ? (input.sizeBytes ?? 0) : bytesRead(),
     output: typeof options.output === 'string' ? options.output : '-',
     manifest: split ? (outcome as PartsManifest) : undefined,
     file: sink && !split ? (outcome as PartInfo) : undefined,
@@ -140,13 +173,15 @@ function spilledDuplicatesGate(ids: ReturnType<typeof createIdTracker>, file: st
   });
 }
 
-function progressTap(report: (p: { bytes: number; rows: number }) => void, bytes: () => number): Transform {
-  let rows = 0;
+/** Reports progress every `every`-th item (rows, or batches of the fused path). */
+function progressTap(report: (p: { bytes: number; rows: number }) => void, bytes: () => number, rows: () => number, every: number): Transform {
+  let seen = 0;
   return new Transform({
     objectMode: true,
-    transform(row: Row, _enc, callback) {
-      if ((++rows & 0x1fff) === 0) report({ bytes: bytes(), rows });
-      callback(null, row);
+    transform(item: unknown, _enc, callback) {
+      const n = rows();
+      if (++seen % every === 0) report({ bytes: bytes(), rows: n });
+      callback(null, item);
     },
   });
 }

@@ -1,4 +1,5 @@
 import { Transform } from 'node:stream';
+import { isLineBatch } from '../lib/jsonl/line-batch.ts';
 
 export interface EncodeJsonlOptions {
   /** Lines gathered into one output chunk; fewer, larger writes are much cheaper. @default 256 */
@@ -6,7 +7,7 @@ export interface EncodeJsonlOptions {
 }
 
 /**
- * Objects (or already-encoded lines: strings, `{json}` items) in, JSONL bytes out. Lines are
+ * Objects (or already-encoded lines: strings, `{json}` items, LineBatches) in, JSONL bytes out. Lines are
  * gathered into chunks of `linesPerChunk` and the rest flushed at the end.
  */
 export function encodeJsonl(options: EncodeJsonlOptions = {}): Transform {
@@ -22,6 +23,12 @@ export function encodeJsonl(options: EncodeJsonlOptions = {}): Transform {
   return new Transform({
     writableObjectMode: true,
     transform(item: unknown, _enc, callback) {
+      if (isLineBatch(item)) {
+        // Already JSONL bytes: passed on whole, after the lines gathered before it.
+        flush(this);
+        callback(null, item.data);
+        return;
+      }
       pending.push(typeof item === 'string' || Buffer.isBuffer(item) ? item : isEncoded(item) ? item.json : JSON.stringify(item));
       if (pending.length >= perChunk) flush(this);
       callback();

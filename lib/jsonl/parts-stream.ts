@@ -1,9 +1,10 @@
 /**
- * The Writable shell shared by `linesToParts` and `linesToFile`: one line per write, the write
+ * The Writable shell shared by `linesToParts` and `linesToFile`: one line (or one LineBatch) per write, the write
  * callback held until the file accepted the line, finish on end, abort on destroy.
  */
 import { Writable } from 'node:stream';
 import { ArkBatchError } from '../errors.ts';
+import { isLineBatch, type LineBatch } from './line-batch.ts';
 import type { PartsManifest, PartsWriter } from './parts.ts';
 
 /** A Writable of lines whose `result` settles with the run's outcome (also emitted as `'result'`). */
@@ -26,10 +27,10 @@ export function writableFromPartsWriter<R>(
   const stream = new Writable({
     objectMode: true,
     highWaterMark,
-    write(line: string | Uint8Array, _encoding, callback) {
+    write(line: string | Uint8Array | LineBatch, _encoding, callback) {
       let pending: Promise<void> | null;
       try {
-        pending = writer.write(line);
+        pending = isLineBatch(line) ? writer.writeBatch(line) : writer.write(line);
       } catch (err) {
         callback(err as Error);
         return;

@@ -25,6 +25,7 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { ArkBatchError } from '../errors.ts';
+import type { LineBatch } from './line-batch.ts';
 
 export interface PartLimits {
   /** Most lines in one part. @default undefined (no limit) */
@@ -71,6 +72,11 @@ export interface PartsWriter {
    * A Uint8Array line is kept by reference until written: do not reuse it.
    */
   write(line: string | Uint8Array): Promise<void> | null;
+  /**
+   * Appends a batch of lines, the same as writing them one by one (same parts, same errors),
+   * in one stream write when they fit the part. Same promise contract as `write`.
+   */
+  writeBatch(batch: LineBatch): Promise<void> | null;
   /** Closes the last part, renames everything into place and writes the manifest. */
   finish(): Promise<PartsManifest>;
   /**
@@ -145,7 +151,7 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
   const runTag = randomBytes(6).toString('hex');
 
   const chunkBytes = Math.min(writeBufferBytes, 64 * 1024);
-  let chunk = Buffer.allocUnsafeSlow(chunkBytes);
+  let chunk: Buffer = Buffer.allocUnsafeSlow(chunkBytes);
   let chunkPos = 0;
   let current: OpenPart | null = null;
   const done: DonePart[] = [];
@@ -223,15 +229,25 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
     }
   }
 
+  /**
+   * Chunks the file stream has written come back here for reuse: fresh ones per flush would
+   * be garbage that only a full GC returns (hundreds of MB of it on a large run, all in RSS).
+   */
+  const freeChunks: Buffer[] = [];
+  const MAX_FREE_CHUNKS = 32;
+
   /** Hands the coalesced lines to the file stream (and the hash); false when it is now full. */
   function flush(part: OpenPart): boolean {
     if (chunkPos === 0) return true;
-    const out = chunk.subarray(0, chunkPos);
+    const full = chunk;
+    const out = full.subarray(0, chunkPos);
     part.hash.update(out);
-    // The stream keeps `out` until written, so the next lines go to a fresh chunk.
-    chunk = Buffer.allocUnsafeSlow(chunkBytes);
+    // The stream keeps `out` until written, so the next lines go to another chunk.
+    chunk = freeChunks.pop() ?? Buffer.allocUnsafeSlow(chunkBytes);
     chunkPos = 0;
-    return part.stream.write(out);
+    return part.stream.write(out, () => {
+      if (freeChunks.length < MAX_FREE_CHUNKS) freeChunks.push(full);
+    });
   }
 
   /**
@@ -288,6 +304,89 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
     if (current !== null && startsNewPart(current.lines, current.bytes, size, limits)) return waitFor(rotateThenAppend(line, size));
     const part = (current ??= openPart());
     return append(part, line, size) ? null : waitFor(drain(part));
+  }
+
+  /**
+   * Lines [from, to) of a batch into `part`, copied into the coalescing chunks so that the batch
+   * is free again when this returns; false when the caller must wait for a drain.
+   */
+  function appendLines(part: OpenPart, batch: LineBatch, from: number, to: number): boolean {
+    if (part.stream.errored) throw ioError('write part', part.final, part.stream.errored, single ? undefined : part.number);
+    let start = from === 0 ? 0 : batch.ends[from - 1]!;
+    const end = batch.ends[to - 1]!;
+    part.lines += to - from;
+    part.bytes += end - start;
+    lines += to - from;
+    bytes += end - start;
+    let accepted = true;
+    while (start < end) {
+      const n = Math.min(end - start, chunkBytes - chunkPos);
+      batch.data.copy(chunk, chunkPos, start, start + n);
+      chunkPos += n;
+      start += n;
+      if (chunkPos === chunkBytes) accepted = flush(part) && accepted;
+    }
+    return accepted;
+  }
+
+  /** How many lines from `from` on the part takes before a cut (throws for a line no part can hold). */
+  function linesThatFit(part: OpenPart, batch: LineBatch, from: number): number {
+    const ends = batch.ends;
+    let partLines = part.lines;
+    let partBytes = part.bytes;
+    let k = from;
+    for (; k < ends.length; k++) {
+      const size = ends[k]! - (k === 0 ? 0 : ends[k - 1]!);
+      if (limits.splitBytes !== undefined && size > limits.splitBytes) {
+        if (k > from) break; // written first, as line-by-line writes would
+        throw new ArkBatchError('E_LINE_TOO_LARGE', `line of ${size} bytes (with newline) cannot fit in a part of splitBytes=${limits.splitBytes}`, {
+          line: lines + 1,
+          file: base,
+        });
+      }
+      if (startsNewPart(partLines, partBytes, size, limits)) break;
+      partLines++;
+      partBytes += size;
+    }
+    return k;
+  }
+
+  async function writeBatchFrom(batch: LineBatch, from: number, wait: Promise<void> | null): Promise<void> {
+    if (wait) await wait;
+    try {
+      await writeRest(batch, from);
+    } finally {
+      batch.release();
+    }
+  }
+
+  async function writeRest(batch: LineBatch, from: number): Promise<void> {
+    for (let i = from; i < batch.ends.length; ) {
+      let part = current;
+      if (part !== null && part.lines > 0 && linesThatFit(part, batch, i) === i) {
+        await closePart(part);
+        part = null;
+      }
+      part = current ??= openPart();
+      const k = linesThatFit(part, batch, i);
+      if (!appendLines(part, batch, i, k)) await drain(part);
+      i = k;
+    }
+  }
+
+  function writeBatch(batch: LineBatch): Promise<void> | null {
+    if (state !== 'writing') throw new ArkBatchError('E_USAGE', `Expected writeBatch() before finish() or abort(), got it while ${state}`);
+    checkNotWaiting('writeBatch()');
+    const n = batch.ends.length;
+    if (n === 0) return null;
+    const part = (current ??= openPart());
+    const k = linesThatFit(part, batch, 0);
+    const accepted = k > 0 ? appendLines(part, batch, 0, k) : true;
+    if (k === n) {
+      batch.release();
+      return accepted ? null : waitFor(drain(part));
+    }
+    return waitFor(writeBatchFrom(batch, k, accepted ? null : drain(part)));
   }
 
   async function finish(): Promise<PartsManifest> {
@@ -373,5 +472,5 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
     );
   }
 
-  return { write, finish, abort };
+  return { write, writeBatch, finish, abort };
 }

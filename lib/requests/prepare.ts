@@ -1,15 +1,28 @@
-import type { ArkBatchError } from '../errors.ts';
+import { ArkBatchError } from '../errors.ts';
 import { rowToObject, textOf, type Row } from '../sources/row.ts';
+import { checkBatchLine } from '../validate/check-line.ts';
 import { createLineChecker, type CheckerOptions } from '../validate/checker.ts';
 import { createRejectPolicy, type RejectPolicyOptions } from '../validate/rejects.ts';
-import { createRequestBuilder, type BuildOptions } from './build.ts';
+import { createRequestBuilder, shapeFor, type BuildOptions } from './build.ts';
+import { bindIdRule, type IdMaker } from './custom-id.ts';
 import { shardOf, type ShardSpec } from './shard.ts';
 import { estimateBodyTokens } from './tokens.ts';
+import { makeBatchLine } from './targets.ts';
+import { putJsonString, putRaw } from './json-plan.ts';
+import type { LineBatcher } from '../jsonl/line-batch.ts';
+import { compileTemplate, type JsonBodyRenderer, type RenderFailure } from './template.ts';
 
 export interface PrepareOptions extends BuildOptions, RejectPolicyOptions, Omit<CheckerOptions, 'file' | 'trustedBody'> {
   /** Keep only rows whose custom_id hashes to this shard (`--shard K/N`). */
   readonly shard?: ShardSpec;
-  /** Count estimated input tokens of the lines written (costs a little time). @default false */
+  /**
+   * Encode lines through the precompiled JSON plan and validate the body schema once when no
+   * row can change its verdict (lib/requests/json-plan.ts). Same bytes, same rejects, same
+   * errors; false builds, validates and stringifies each line object (the reference path).
+   * @default true
+   */
+  readonly precompiled?: boolean;
+  /** Count estimated input tokens of the lines written; uses the reference path (slower). @default false */
   readonly estimateTokens?: boolean;
 }
 
@@ -28,26 +41,156 @@ export interface PrepareStats {
   estimatedInputTokens?: number;
 }
 
-/**
- * The whole per-row path of `prep` as one function. For binary rows (CSV fast path) the line
- * returned is a latin1 binary string: write it with `Buffer.from(line, 'latin1')`.: template, custom_id, schema, size,
- * uniqueness, reject policy. Returns the encoded line (no newline) or null when the row was
- * rejected or skipped; throws when the run must stop.
- */
-export function createPreparer(options: PrepareOptions): { prepare(row: Row): string | null; readonly stats: PrepareStats } {
+export interface Preparer {
+  /**
+   * Template, custom_id, schema, size, uniqueness, reject policy for one row. Returns the
+   * encoded line (no newline) or null when the row was rejected or skipped; throws when the
+   * run must stop. For binary rows (CSV fast path) the line is a latin1 binary string: write it
+   * with `Buffer.from(line, 'latin1')` or `buf.latin1Write(line)`.
+   */
+  prepare(row: Row): string | null;
+  /**
+   * The same for the fused path: the line (with its newline) is written into `out`'s line in
+   * progress and committed, or rolled back when the row is rejected or skipped.
+   */
+  prepareInto(row: Row, out: LineBatcher): void;
+  readonly stats: PrepareStats;
+  /** After the first readable row: whether lines go through the precompiled plan with the schema checked once. */
+  readonly precompiled: boolean;
+}
+
+interface FastPath {
+  readonly body: JsonBodyRenderer;
+  readonly makeId: IdMaker;
+  /** The line is `head + JSON(custom_id) + mid + body + '}'`. */
+  readonly head: string;
+  readonly mid: string;
+}
+
+const HEAD = '{"custom_id":';
+
+/** The whole per-row path of `prep` as one function. */
+export function createPreparer(options: PrepareOptions): Preparer {
   const build = createRequestBuilder(options);
+  const template = compileTemplate(options);
   const checker = createLineChecker({ ...options, trustedBody: false });
   const policy = createRejectPolicy(options);
   const stats: PrepareStats = { rowsRead: 0, written: 0, rejected: 0, skipped: 0, otherShards: 0, bytes: 0 };
   const shard = options.shard;
+  const target = options.target ?? 'ark';
+  // undefined until the first readable row binds the template; null when the reference path runs.
+  // Token estimates read each line's body, which only the reference path builds.
+  let fast: FastPath | null | undefined = options.precompiled === false || options.estimateTokens ? null : undefined;
+
   const reject = (row: Row, error: ArkBatchError) => {
     stats.rejected++;
     policy.reject(error, () => rowToObject(row));
   };
+
+  function bindFast(row: Row): FastPath | null {
+    const shape = shapeFor(options, row.binary);
+    const model = shape.target === 'openai' ? shape.model : undefined;
+    const body = template.bindJson(row, options.file, model);
+    if (!body.schemaInvariant) return null;
+    // Every row's body has the probe's structure and differs only in free strings, so the
+    // probe's verdict is every row's: a failing probe leaves each row to fail on its own.
+    if (checkBatchLine(makeBatchLine('probe', body.probe, { ...shape, model: undefined }), target, {})) return null;
+    const frame = JSON.stringify(makeBatchLine('', {}, { ...shape, model: undefined }));
+    if (!frame.startsWith(`${HEAD}""`) || !frame.endsWith('{}}')) throw new ArkBatchError('E_INTEGRITY', `unexpected batch line frame ${frame}`);
+    return { body, makeId: bindIdRule(options.id ?? {}, row, options.file), head: HEAD, mid: frame.slice(HEAD.length + 2, -3) };
+  }
+
+  /** The row's id and the body's --on-empty outcome, before anything is encoded; null when the row is out. */
+  function admitRow(row: Row, f: FastPath): string | null {
+    const id = f.makeId(row);
+    if (typeof id !== 'string') {
+      reject(row, id);
+      return null;
+    }
+    return id;
+  }
+
+  function afterBody(row: Row, id: string, failure: RenderFailure | null): boolean {
+    if (failure !== null) {
+      if (failure.skip) stats.skipped++;
+      else reject(row, failure.error);
+      return false;
+    }
+    if (shard && shardOf(row.binary ? textOf(id) : id, shard.count) !== shard.index) {
+      stats.otherShards++;
+      return false;
+    }
+    if (id === '') {
+      reject(row, new ArkBatchError('E_ID_EMPTY', 'custom_id is empty', { file: options.file, row: row.index, line: row.line, customId: id }));
+      return false;
+    }
+    return true;
+  }
+
+  function prepareFast(row: Row, f: FastPath): string | null {
+    const id = admitRow(row, f);
+    if (id === null) return null;
+    const body = f.body.render(row);
+    if (!afterBody(row, id, typeof body === 'string' ? null : body)) return null;
+    const checked = checker.checkEncoded(id, f.head + JSON.stringify(id) + f.mid + (body as string) + '}', { row: row.index, line: row.line, binary: row.binary });
+    if (!checked.ok) {
+      reject(row, checked.error);
+      return null;
+    }
+    stats.written++;
+    stats.bytes += checked.bytes + 1;
+    return checked.json;
+  }
+
+  function prepareFastInto(row: Row, f: FastPath, out: LineBatcher): void {
+    const id = admitRow(row, f);
+    if (id === null) return;
+    putRaw(out, f.head);
+    putJsonString(out, id);
+    putRaw(out, f.mid);
+    const failure = f.body.renderInto(row, out);
+    putRaw(out, '}');
+    if (!afterBody(row, id, failure)) {
+      out.rollback();
+      return;
+    }
+    const bytes = out.pos - out.start;
+    const problem = checker.admit(id, bytes, { row: row.index, line: row.line, binary: true });
+    if (problem !== null) {
+      out.rollback();
+      reject(row, problem);
+      return;
+    }
+    out.commit();
+    stats.written++;
+    stats.bytes += bytes + 1;
+  }
+
   return {
     stats,
+    get precompiled() {
+      return !!fast;
+    },
+    prepareInto(row, out) {
+      if (row.binary && !row.error) {
+        if (fast === undefined) fast = bindFast(row);
+        if (fast) {
+          stats.rowsRead++;
+          prepareFastInto(row, fast, out);
+          return;
+        }
+      }
+      const line = this.prepare(row);
+      if (line !== null) out.add(line);
+    },
     prepare(row) {
       stats.rowsRead++;
+      if (row.error) {
+        reject(row, row.error);
+        return null;
+      }
+      if (fast === undefined) fast = bindFast(row);
+      if (fast) return prepareFast(row, fast);
       const built = build(row);
       if (!built.ok) {
         if (built.skip) {

@@ -1,6 +1,8 @@
 import { ArkBatchError } from '../errors.ts';
 import { binaryOf, type Row } from '../sources/row.ts';
-import { fieldGetter, isEmptyValue, recordHasField, valueToText } from './fields.ts';
+import { fieldGetter, isEmptyValue, recordHasField, valueToText, type FieldGetter } from './fields.ts';
+import { compileJsonPlan, writeJson, writeJsonBytes, type JsonPlan } from './json-plan.ts';
+import type { LineBatcher } from '../jsonl/line-batch.ts';
 
 /** What to do when a placeholder's value is missing, null or "". */
 export type OnEmpty = 'error' | 'keep' | 'skip-row';
@@ -18,6 +20,9 @@ export interface TemplateOptions {
   readonly onEmpty?: OnEmpty;
 }
 
+/** A compiled template: constants, text with placeholders, whole-value placeholders, nesting. */
+export type TemplateNode = Node;
+
 type Node =
   | { readonly t: 'const'; readonly v: unknown }
   | { readonly t: 'text'; readonly parts: readonly (string | number)[] }
@@ -33,11 +38,28 @@ export interface CompiledTemplate {
    * column (tabular) or a key of the first record, and resolves field access once.
    */
   bind(firstRow: Row, file?: string): RowRenderer;
+  /**
+   * The same binding, rendering straight to the body's JSON text (byte-identical to
+   * `JSON.stringify` of what `bind` renders) through a precompiled plan (lib/requests/json-plan.ts).
+   * `model` is prepended to the body like the OpenAI line shape does.
+   */
+  bindJson(firstRow: Row, file?: string, model?: string): JsonBodyRenderer;
 }
 
-export type RenderResult =
-  | { readonly ok: true; readonly body: Record<string, unknown> }
-  | { readonly ok: false; readonly skip: boolean; readonly error: ArkBatchError };
+export type RenderFailure = { readonly ok: false; readonly skip: boolean; readonly error: ArkBatchError };
+
+export type RenderResult = { readonly ok: true; readonly body: Record<string, unknown> } | RenderFailure;
+
+export interface JsonBodyRenderer {
+  /** The body's JSON text, or the row's --on-empty failure. */
+  render(row: Row): string | RenderFailure;
+  /** Binary rows only: writes the body's JSON bytes into the line in progress of `out`. */
+  renderInto(row: Row, out: LineBatcher): RenderFailure | null;
+  /** No row can change whether the body passes the schema (see json-plan.ts). */
+  readonly schemaInvariant: boolean;
+  /** The body a row whose fields are all "" gets: validating it once decides every row when schemaInvariant. */
+  readonly probe: Record<string, unknown>;
+}
 
 export type RowRenderer = (row: Row) => RenderResult;
 
@@ -68,39 +90,72 @@ export function compileTemplate(options: TemplateOptions): CompiledTemplate {
     root = objectNode([['messages', arrayNode(messages)], ...params]);
   }
 
+  function bindFields(firstRow: Row, file: string | undefined) {
+    const getters = fields.map((path) => {
+      if (firstRow.columns) {
+        const g = fieldGetter(path, firstRow.columns);
+        if (!g) throw new ArkBatchError('E_TEMPLATE', `Placeholder {{${path}}} names no column; columns are: ${firstRow.columns.join(', ')}`, { file });
+        return g;
+      }
+      if (firstRow.record && !recordHasField(firstRow.record, path)) {
+        throw new ArkBatchError('E_TEMPLATE', `Placeholder {{${path}}} names no field of the first record; fields are: ${Object.keys(firstRow.record).join(', ')}`, { file, row: firstRow.index });
+      }
+      return fieldGetter(path)!;
+    });
+    // Binary rows (CSV fast path) carry UTF-8 bytes as latin1 strings; the template's own
+    // text is converted once so that the whole body is in the same representation.
+    const tree = firstRow.binary ? toBinary(root) : root;
+    return { getters, tree, collect: valueCollector(getters, fields, onEmpty, file) };
+  }
+
   return {
     fields,
     bind(firstRow, file) {
-      const getters = fields.map((path) => {
-        if (firstRow.columns) {
-          const g = fieldGetter(path, firstRow.columns);
-          if (!g) throw new ArkBatchError('E_TEMPLATE', `Placeholder {{${path}}} names no column; columns are: ${firstRow.columns.join(', ')}`, { file });
-          return g;
-        }
-        if (firstRow.record && !recordHasField(firstRow.record, path)) {
-          throw new ArkBatchError('E_TEMPLATE', `Placeholder {{${path}}} names no field of the first record; fields are: ${Object.keys(firstRow.record).join(', ')}`, { file, row: firstRow.index });
-        }
-        return fieldGetter(path)!;
-      });
+      const { tree, collect } = bindFields(firstRow, file);
       const values: unknown[] = new Array(fields.length);
-      // Binary rows (CSV fast path) carry UTF-8 bytes as latin1 strings; the template's own
-      // text is converted once so that the whole body is in the same representation.
-      const tree = firstRow.binary ? toBinary(root) : root;
       return (row) => {
-        for (let i = 0; i < getters.length; i++) {
-          const v = getters[i]!(row);
-          if (onEmpty !== 'keep' && isEmptyValue(v)) {
-            return {
-              ok: false,
-              skip: onEmpty === 'skip-row',
-              error: new ArkBatchError('E_EMPTY_CELL', `Field ${fields[i]} is empty`, { file, row: row.index, line: row.line }),
-            };
-          }
-          values[i] = v;
-        }
+        const failure = collect(row, values);
+        if (failure) return failure;
         return { ok: true, body: render(tree, values) as Record<string, unknown> };
       };
     },
+    bindJson(firstRow, file, model) {
+      const { tree, collect } = bindFields(firstRow, file);
+      const values: unknown[] = new Array(fields.length);
+      const plan: JsonPlan = compileJsonPlan(tree, { stringValues: firstRow.columns !== undefined && firstRow.record === undefined, model });
+      const probeBody = render(tree, fields.map(() => '')) as Record<string, unknown>;
+      return {
+        schemaInvariant: plan.schemaInvariant,
+        probe: model === undefined ? probeBody : { model, ...probeBody },
+        render(row) {
+          const failure = collect(row, values);
+          return failure ?? writeJson(plan, values);
+        },
+        renderInto(row, out) {
+          const failure = collect(row, values);
+          if (failure === null) writeJsonBytes(plan, values, out);
+          return failure;
+        },
+      };
+    },
+  };
+}
+
+/** Fills `values` from a row; returns the --on-empty failure, or null. */
+function valueCollector(getters: readonly FieldGetter[], fields: readonly string[], onEmpty: OnEmpty, file: string | undefined) {
+  return (row: Row, values: unknown[]): RenderFailure | null => {
+    for (let i = 0; i < getters.length; i++) {
+      const v = getters[i]!(row);
+      if (onEmpty !== 'keep' && isEmptyValue(v)) {
+        return {
+          ok: false,
+          skip: onEmpty === 'skip-row',
+          error: new ArkBatchError('E_EMPTY_CELL', `Field ${fields[i]} is empty`, { file, row: row.index, line: row.line }),
+        };
+      }
+      values[i] = v;
+    }
+    return null;
   };
 }
 

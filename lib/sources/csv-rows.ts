@@ -21,6 +21,7 @@ export type CsvRowBuilder = (cells: string[], line: number, invalidUtf8: boolean
 export function createCsvRowBuilder(options: CsvRowBuilderOptions = {}): CsvRowBuilder {
   const header = options.header ?? true;
   const file = options.file;
+  const latin1 = options.latin1 ?? false;
   let columns: readonly string[] | undefined;
   let index = 0;
 
@@ -28,7 +29,7 @@ export function createCsvRowBuilder(options: CsvRowBuilderOptions = {}): CsvRowB
     if (columns === undefined) {
       if (header) {
         if (invalidUtf8) throw new ArkBatchError('E_ENCODING', 'header is not valid UTF-8', { file, line });
-        columns = Object.freeze(checkHeader(options.latin1 ? cells.map(fromBinary) : cells, file, line));
+        columns = Object.freeze(checkHeader(latin1 ? cells.map(fromBinary) : cells, file, line));
         return undefined;
       }
       columns = Object.freeze(cells.map((_, i) => String(i + 1)));
@@ -45,8 +46,9 @@ export function createCsvRowBuilder(options: CsvRowBuilderOptions = {}): CsvRowB
         row: index,
       });
     }
-    const row: Row = error ? { index, line, columns, cells, error } : { index, line, columns, cells };
-    return options.latin1 ? { ...row, binary: true } : row;
+    // One object per row, with the same properties in the same order, so rows share a shape.
+    if (error) return latin1 ? { index, line, columns, cells, binary: true, error } : { index, line, columns, cells, error };
+    return latin1 ? { index, line, columns, cells, binary: true } : { index, line, columns, cells };
   };
 }
 

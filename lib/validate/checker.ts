@@ -37,13 +37,20 @@ export interface LineChecker {
    * is too, and its length is its UTF-8 byte count.
    */
   check(line: BatchLine, where: { row?: number; line?: number; binary?: boolean }): CheckResult;
+  /**
+   * The checks after the schema, on a line already encoded as `json` (whose body the caller has
+   * proven valid): size, uniqueness and the file limits. `check` is the schema plus this.
+   */
+  checkEncoded(customId: string, json: string, where: { row?: number; line?: number; binary?: boolean }): CheckResult;
+  /** `checkEncoded` for a line of `bytes` bytes (no newline) already written elsewhere: the problem, or null when it is accepted. */
+  admit(customId: string, bytes: number, where: { row?: number; line?: number; binary?: boolean }): ArkBatchError | null;
   /** Bytes (with newlines) and lines accepted so far. */
   readonly totals: { readonly lines: number; readonly bytes: number };
 }
 
 /** Built only on the error path: decoding a binary id for every row would cost more than the check. */
-function errorContext(file: string | undefined, line: BatchLine, where: { row?: number; line?: number; binary?: boolean }) {
-  return { file, row: where.row, line: where.line, customId: where.binary ? textOf(line.custom_id) : line.custom_id };
+function errorContext(file: string | undefined, customId: string, where: { row?: number; line?: number; binary?: boolean }) {
+  return { file, row: where.row, line: where.line, customId: where.binary ? textOf(customId) : customId };
 }
 
 /**
@@ -54,33 +61,41 @@ export function createLineChecker(options: CheckerOptions): LineChecker {
   const target = options.target ?? 'ark';
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const totals = { lines: 0, bytes: 0 };
+  function admit(customId: string, bytes: number, where: { row?: number; line?: number; binary?: boolean }): ArkBatchError | null {
+    if (bytes > maxLineBytes) {
+      return new ArkBatchError('E_LINE_TOO_LARGE', `Line is ${bytes} bytes, over the ${maxLineBytes}-byte limit (--max-line-bytes)`, errorContext(options.file, customId, where));
+    }
+    if (options.ids && where.row !== undefined) {
+      const first = options.ids.add(customId, where.row);
+      if (first !== null) return new ArkBatchError('E_ID_DUPLICATE', `custom_id duplicates row ${first}`, errorContext(options.file, customId, where));
+    }
+    totals.lines++;
+    totals.bytes += bytes + 1;
+    if (options.maxFileBytes !== undefined && totals.bytes > options.maxFileBytes) {
+      throw new ArkBatchError('E_FILE_TOO_LARGE', `Output passes the ${options.maxFileBytes}-byte file limit; split it with --split-bytes`, errorContext(options.file, customId, where));
+    }
+    if (options.maxLines !== undefined && totals.lines > options.maxLines) {
+      throw new ArkBatchError('E_FILE_TOO_LARGE', `Output passes the ${options.maxLines}-line file limit; split it with --split-lines`, errorContext(options.file, customId, where));
+    }
+    return null;
+  }
+
+  function checkEncoded(customId: string, json: string, where: { row?: number; line?: number; binary?: boolean }): CheckResult {
+    const bytes = where.binary ? json.length : Buffer.byteLength(json);
+    const problem = admit(customId, bytes, where);
+    return problem === null ? { ok: true, json, bytes } : { ok: false, error: problem };
+  }
+
   return {
     totals,
+    checkEncoded,
+    admit,
     check(line, where) {
       if (!options.trustedBody) {
         const problem = checkBatchLine(line, target, {});
-        if (problem) return { ok: false, error: new ArkBatchError(problem.code, problem.detail, errorContext(options.file, line, where)) };
+        if (problem) return { ok: false, error: new ArkBatchError(problem.code, problem.detail, errorContext(options.file, line.custom_id, where)) };
       }
-      const json = JSON.stringify(line);
-      const bytes = where.binary ? json.length : Buffer.byteLength(json);
-      if (bytes > maxLineBytes) {
-        return { ok: false, error: new ArkBatchError('E_LINE_TOO_LARGE', `Line is ${bytes} bytes, over the ${maxLineBytes}-byte limit (--max-line-bytes)`, errorContext(options.file, line, where)) };
-      }
-      if (options.ids && where.row !== undefined) {
-        const first = options.ids.add(line.custom_id, where.row);
-        if (first !== null) {
-          return { ok: false, error: new ArkBatchError('E_ID_DUPLICATE', `custom_id duplicates row ${first}`, errorContext(options.file, line, where)) };
-        }
-      }
-      totals.lines++;
-      totals.bytes += bytes + 1;
-      if (options.maxFileBytes !== undefined && totals.bytes > options.maxFileBytes) {
-        throw new ArkBatchError('E_FILE_TOO_LARGE', `Output passes the ${options.maxFileBytes}-byte file limit; split it with --split-bytes`, errorContext(options.file, line, where));
-      }
-      if (options.maxLines !== undefined && totals.lines > options.maxLines) {
-        throw new ArkBatchError('E_FILE_TOO_LARGE', `Output passes the ${options.maxLines}-line file limit; split it with --split-lines`, errorContext(options.file, line, where));
-      }
-      return { ok: true, json, bytes };
+      return checkEncoded(line.custom_id, JSON.stringify(line), where);
     },
   };
 }

@@ -1,0 +1,56 @@
+/**
+ * CSV bytes → batches of encoded batch lines, with no stream stage per row: the parser core,
+ * the CSV row builder and the preparer called directly, their lines written straight into a
+ * LineBatch. The same cores as `rowsFromCsv → prepareRequests → encodeJsonl` (the composable
+ * per-row path), so the rules live in one place; only the plumbing between them is fused.
+ * The stream shell is transforms/batch-lines-from-csv.ts.
+ */
+import { createLineBatcher, type LineBatch } from '../jsonl/line-batch.ts';
+import { createCsvParser, type OnCsvRecord } from '../sources/csv-parser.ts';
+import { createCsvRowBuilder } from '../sources/csv-rows.ts';
+import { createPreparer, type PrepareOptions, type PrepareStats } from './prepare.ts';
+
+export interface CsvLinesOptions extends PrepareOptions {
+  /** Field delimiter, one single-byte character (`'\t'` for TSV). @default ',' */
+  readonly delimiter?: string;
+  /** The first record names the columns; when false columns are "1", "2", … @default true */
+  readonly header?: boolean;
+  /** Largest record in bytes before an E_BUFFER_LIMIT error. @default 134217728 (128 MiB) */
+  readonly maxRecordBytes?: number;
+  /** Bytes of lines gathered into one batch; a longer line gets a batch of its own. @default 262144 (256 KiB) */
+  readonly batchBytes?: number;
+}
+
+export interface CsvLinesCore {
+  /** Frames and prepares every row `chunk` completes; full batches go to `out`. Throws when the run must stop. */
+  push(chunk: Uint8Array, out: (batch: LineBatch) => void): void;
+  /** The last row and the last, partial batch. */
+  end(out: (batch: LineBatch) => void): void;
+  readonly stats: PrepareStats;
+}
+
+export function createCsvLines(options: CsvLinesOptions): CsvLinesCore {
+  const file = options.file;
+  const parser = createCsvParser({ delimiter: options.delimiter, file, maxRecordBytes: options.maxRecordBytes, latin1: true });
+  const toRow = createCsvRowBuilder({ header: options.header, file, latin1: true });
+  const preparer = createPreparer(options);
+  let out: (batch: LineBatch) => void = () => {};
+  const batcher = createLineBatcher({ batchBytes: options.batchBytes ?? 1 << 18, binary: true, onBatch: (batch) => out(batch) });
+  // One callback for the whole run: a closure made per chunk or per row costs more than it looks.
+  const onRecord: OnCsvRecord = (cells, line, invalidUtf8) => {
+    const row = toRow(cells, line, invalidUtf8);
+    if (row !== undefined) preparer.prepareInto(row, batcher);
+  };
+  return {
+    stats: preparer.stats,
+    push(chunk, sink) {
+      out = sink;
+      parser.push(chunk, onRecord);
+    },
+    end(sink) {
+      out = sink;
+      parser.end(onRecord);
+      batcher.flush();
+    },
+  };
+}
