@@ -177,9 +177,15 @@ test('Ctrl-C stops prep with status 130 and leaves no output or temp file', asyn
     const child = spawn(process.execPath, [BIN, 'prep', '-', '--from', 'csv', '--user', '{{t}}', '-o', 'out.jsonl', '-q'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
-    child.stdin.write('t\n' + 'some text\n'.repeat(1000));
-    // Stdin stays open: prep is mid-stream (its temp file exists) when the signal arrives.
-    while ((await readdir(dir)).length === 0) await new Promise((r) => setTimeout(r, 50));
+    // Enough for the writer to flush a first batch into its temp file; stdin stays open, so prep
+    // is mid-stream when the signal arrives.
+    child.stdin.on('error', () => {}); // EPIPE once the child is gone: expected here
+    child.stdin.write('t\n' + 'some text\n'.repeat(300_000));
+    const deadline = Date.now() + 60_000;
+    while ((await readdir(dir)).length === 0) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no temp file appeared: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     assert.equal(code, 130, stderr);
