@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import fc from 'fast-check';
 import { parquetMetadata } from 'hyparquet';
 import { ArkBatchError } from '../lib/errors.ts';
@@ -347,5 +347,25 @@ test('an empty source gives an empty output in every format, and every result is
     for await (const r of src.rows) rows.push(r as Row);
     await src.close();
     assert.equal(rows.length, 0);
+  });
+});
+
+test('a failing output that is un-destroyed like stdout on EPIPE still ends the join with its error', async () => {
+  await withDir(async (dir) => {
+    await writeFile(join(dir, 's.csv'), 'id\n' + Array.from({ length: 2000 }, (_, i) => `x${i}`).join('\n') + '\n');
+    await writeFile(join(dir, 'r.jsonl'), resultLine({ id: 'x1', kind: 'ok' }) + '\n');
+    // What Node does for process.stdout: destroy() emits 'close' once, then un-destroys.
+    const output = new Writable({
+      emitClose: false,
+      write(_chunk, _enc, callback) {
+        callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      },
+      destroy(err, callback) {
+        callback(err);
+        (this as unknown as { _undestroy(): void })._undestroy();
+        process.nextTick(() => this.emit('close'));
+      },
+    });
+    await assert.rejects(joinToOutput({ source: join(dir, 's.csv'), results: [join(dir, 'r.jsonl')], id: { column: 'id' }, output, outputFormat: 'jsonl' }), /EPIPE/);
   });
 });
