@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import fc from 'fast-check';
 import { parquetMetadata } from 'hyparquet';
 import { ArkBatchError } from '../lib/errors.ts';
@@ -311,5 +311,61 @@ test('a partition that cannot fit the memory budget fails loudly instead of grow
       (e: ArkBatchError) => e.code === 'E_BUFFER_LIMIT' && /--memory/.test(e.message),
     );
     assert.deepEqual((await readdir(dir)).sort(), ['r.jsonl', 's.csv']);
+  });
+});
+
+test('destroying a spilled join early removes its spill files', async () => {
+  await withDir(async (dir) => {
+    await writeFile(join(dir, 's.csv'), 'id\n' + Array.from({ length: 500 }, (_, i) => `x${i}`).join('\n') + '\n');
+    await writeFile(join(dir, 'r.jsonl'), Array.from({ length: 500 }, (_, i) => resultLine({ id: `x${i}`, kind: 'ok' })).join('\n') + '\n');
+    const spill = join(dir, 'spill');
+    await mkdir(spill);
+    const rows = joinResults({ source: join(dir, 's.csv'), results: [join(dir, 'r.jsonl')], id: { column: 'id' }, memoryBytes: 1, tmpDir: spill });
+    for await (const row of rows) {
+      assert.equal((row as Record<string, unknown>).status, 'ok');
+      break;
+    }
+    // Leaving the loop destroys the stream (Node reports that as an AbortError); its cleanup
+    // has run once it has closed.
+    rows.on('error', () => {});
+    if (!rows.closed) await new Promise((resolve) => rows.once('close', resolve));
+    assert.deepEqual(await readdir(spill), []);
+  });
+});
+
+test('an empty source gives an empty output in every format, and every result is an orphan', async () => {
+  await withDir(async (dir) => {
+    await writeFile(join(dir, 's.csv'), 'id\n');
+    await writeFile(join(dir, 'r.jsonl'), resultLine({ id: 'a', kind: 'ok' }) + '\n');
+    for (const ext of ['csv', 'jsonl', 'parquet']) {
+      const s = await joinToOutput({ source: join(dir, 's.csv'), results: [join(dir, 'r.jsonl')], id: { column: 'id' }, output: join(dir, `o.${ext}`) });
+      assert.deepEqual([s.rows, s.orphans], [0, 1]);
+    }
+    assert.equal(await readFile(join(dir, 'o.csv'), 'utf8'), '');
+    const rows: Row[] = [];
+    const src = await openSource(join(dir, 'o.parquet'));
+    for await (const r of src.rows) rows.push(r as Row);
+    await src.close();
+    assert.equal(rows.length, 0);
+  });
+});
+
+test('a failing output that is un-destroyed like stdout on EPIPE still ends the join with its error', async () => {
+  await withDir(async (dir) => {
+    await writeFile(join(dir, 's.csv'), 'id\n' + Array.from({ length: 2000 }, (_, i) => `x${i}`).join('\n') + '\n');
+    await writeFile(join(dir, 'r.jsonl'), resultLine({ id: 'x1', kind: 'ok' }) + '\n');
+    // What Node does for process.stdout: destroy() emits 'close' once, then un-destroys.
+    const output = new Writable({
+      emitClose: false,
+      write(_chunk, _enc, callback) {
+        callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      },
+      destroy(err, callback) {
+        callback(err);
+        (this as unknown as { _undestroy(): void })._undestroy();
+        process.nextTick(() => this.emit('close'));
+      },
+    });
+    await assert.rejects(joinToOutput({ source: join(dir, 's.csv'), results: [join(dir, 'r.jsonl')], id: { column: 'id' }, output, outputFormat: 'jsonl' }), /EPIPE/);
   });
 });

@@ -68,16 +68,28 @@ export async function* readTextLines(input: Readable, options: { readonly maxLin
   }
 }
 
+/** Spill-file failures (disk full, permissions) as coded errors naming the file. */
+function io<T>(what: string, path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new ArkBatchError('E_IO', `cannot ${what} join spill file: ${(err as Error).message}`, { file: path, cause: err });
+  }
+}
+
 /** Buffered appends of text lines to a new file; `flush` is implied by `close`. */
 export class LineAppender {
   readonly #fd: number;
+  readonly #path: string;
   readonly #limit: number;
   #parts: string[] = [];
   #size = 0;
+  #closed = false;
   bytes = 0;
   lines = 0;
   constructor(path: string, bufferBytes: number) {
-    this.#fd = openSync(path, 'wx');
+    this.#path = path;
+    this.#fd = io('create', path, () => openSync(path, 'wx'));
     this.#limit = bufferBytes;
   }
   push(text: string): void {
@@ -91,19 +103,28 @@ export class LineAppender {
     const buf = Buffer.from(this.#parts.join('\n') + '\n');
     this.#parts = [];
     this.#size = 0;
-    let off = 0;
-    while (off < buf.length) off += writeSync(this.#fd, buf, off, buf.length - off);
+    io('write', this.#path, () => {
+      let off = 0;
+      while (off < buf.length) off += writeSync(this.#fd, buf, off, buf.length - off);
+    });
     this.bytes += buf.length;
   }
+  /** Flushes and closes; later calls do nothing (cleanup paths may call it again). */
   close(): void {
-    this.flush();
-    closeSync(this.#fd);
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.flush();
+    } finally {
+      closeSync(this.#fd);
+    }
   }
 }
 
 /** Reads back a file written by LineAppender, one line at a time, through one growing buffer. */
 export class LineFileReader {
   readonly #fd: number;
+  readonly #path: string;
   readonly #maxLineBytes: number;
   #buf: Buffer;
   #start = 0;
@@ -111,7 +132,8 @@ export class LineFileReader {
   #eof = false;
   #closed = false;
   constructor(path: string, bufferBytes: number, maxLineBytes: number) {
-    this.#fd = openSync(path, 'r');
+    this.#path = path;
+    this.#fd = io('open', path, () => openSync(path, 'r'));
     this.#buf = Buffer.allocUnsafe(bufferBytes);
     this.#maxLineBytes = maxLineBytes;
   }
@@ -141,7 +163,7 @@ export class LineFileReader {
       this.#buf.copy(grown, 0, 0, this.#end);
       this.#buf = grown;
     }
-    const n = readSync(this.#fd, this.#buf, this.#end, this.#buf.length - this.#end, null);
+    const n = io('read', this.#path, () => readSync(this.#fd, this.#buf, this.#end, this.#buf.length - this.#end, null));
     if (n === 0) this.#eof = true;
     this.#end += n;
   }

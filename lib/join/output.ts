@@ -53,8 +53,9 @@ export async function joinToOutput(options: JoinToOutputOptions): Promise<JoinOu
   try {
     await pipeline([rows, encoder, sink], { signal: options.signal });
   } catch (err) {
-    // pipeline settles before a destroyed file sink has removed its temp file; wait for that.
-    if (!sink.closed) await once(sink, 'close');
+    // pipeline settles before a destroyed file sink has removed its temp file; wait for that
+    // (only ours: process.stdout never emits 'close').
+    if (typeof options.output === 'string' && !sink.closed) await once(sink, 'close');
     throw err;
   }
   return { ...rows.summary(), output: typeof options.output === 'string' ? options.output : '-', outputFormat: format };

@@ -59,7 +59,7 @@ export function createParquetEncoder(options: ParquetEncoderOptions = {}): Parqu
   }
 
   function writeGroup(): void {
-    if (!writer || !columns || data[0]!.length === 0) return;
+    if (!writer || !columns || columns.length === 0 || data[0]!.length === 0) return;
     const columnData: ColumnSource[] = columns.map((name, i) => ({ name, data: data[i]! }));
     const n = data[0]!.length;
     void writer.write({ columnData, rowGroupSize: n });

@@ -115,7 +115,12 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
 
   function spill(): void {
     partitionCount = choosePartitions();
-    dir = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'ark-batch-join-'));
+    const root = options.tmpDir ?? tmpdir();
+    try {
+      dir = mkdtempSync(join(root, 'ark-batch-join-'));
+    } catch (err) {
+      throw new ArkBatchError('E_IO', `cannot create the join spill directory: ${(err as Error).message}`, { file: root, cause: err });
+    }
     parts = [];
     for (let p = 0; p < partitionCount; p++) parts.push(new LineAppender(join(dir, `results-${p}`), APPEND_BUFFER));
     for (const [id, e] of map!) parts[hashOf(id, partitionCount)]!.push(e.text);
@@ -147,16 +152,14 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
   }
 
   function close(): void {
-    for (const p of parts ?? []) {
-      try {
-        p.close();
-      } catch {
-        // Already closed; the directory goes away below either way.
-      }
-    }
+    const open = parts ?? [];
     parts = null;
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    dir = null;
+    try {
+      for (const p of open) p.close();
+    } finally {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      dir = null;
+    }
   }
 
   async function* inMemory<T>(open: () => AsyncIterable<T>, idOf: (item: T) => string | null, onOrphan: (r: ResultRecord) => void): AsyncGenerator<[T, ResultRecord | undefined]> {

@@ -120,8 +120,9 @@ export async function buildRetry(options: RetryOptions): Promise<RetrySummary> {
     try {
       await pipeline([Readable.from(lines()), sink], { signal: options.signal });
     } catch (err) {
-      // pipeline settles before a destroyed file sink has removed its temp file; wait for that.
-      if (!sink.closed) await once(sink, 'close');
+      // pipeline settles before a destroyed file sink has removed its temp file; wait for that
+      // (only ours: process.stdout never emits 'close').
+      if (typeof options.output === 'string' && !sink.closed) await once(sink, 'close');
       throw err;
     }
   } finally {
