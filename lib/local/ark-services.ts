@@ -37,7 +37,8 @@ export function arkServiceFactories(options: LocalServerOptions): { openapi: Han
   };
   return {
     chat: (ctx) => ({
-      handler: createChatHandler({ responder: shared('chat'), apiKey: ctx.apiKey, faults: ctx.faults }),
+      // Faults are injected once, by the server in front of every route (see server.ts).
+      handler: createChatHandler({ responder: shared('chat'), apiKey: ctx.apiKey }),
       close: closeAll,
     }),
     openapi: async (ctx) => {
@@ -48,7 +49,6 @@ export function arkServiceFactories(options: LocalServerOptions): { openapi: Han
           store: ctx.store,
           credentials: { accessKeyId: ctx.accessKey, secretAccessKey: ctx.secretKey },
           region: ctx.region,
-          faults: ctx.faults,
         }),
         close: async () => {
           await jobs.close();

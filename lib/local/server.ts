@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -201,6 +202,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const store = createDiskStore(path.join(dataDir, 'tos'), { minPartSize: options.minPartSize });
   const tos = createTosHandler({ store, accessKey, secretKey, region, securityToken: options.securityToken });
   const closing = new AbortController();
+  // Every request waiting out --latency listens on this one signal.
+  setMaxListeners(0, closing.signal);
 
   let routes: Record<Route, LocalHandler> = { tos: tos as LocalHandler, openapi: notConfigured('openapi'), chat: notConfigured('chat') };
   const closers: (() => Promise<void>)[] = [];
