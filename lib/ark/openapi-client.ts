@@ -7,7 +7,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry, { AbortError } from 'p-retry';
-import { Agent, request, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Dispatcher } from 'undici';
+
+// undici is loaded when the first client is made, not when this module is imported.
+const requireCjs = createRequire(import.meta.url);
+let undiciModule: typeof import('undici') | undefined;
+const undici = () => (undiciModule ??= requireCjs('undici') as typeof import('undici'));
 import { ArkBatchError, type ErrorContext } from '../errors.ts';
 import { signRequest, type SigningCredentials } from './signer.ts';
 import { retryAfterMs } from '../util/retry-after.ts';
@@ -139,7 +145,7 @@ export function createArkOpenApiClient(options: ArkOpenApiClientOptions): ArkOpe
   const base = new URL(options.endpoint);
   const ownAgent = options.dispatcher
     ? undefined
-    : new Agent({
+    : new (undici().Agent)({
         connectTimeout: options.connectTimeoutMs ?? 10_000,
         headersTimeout: options.headersTimeoutMs ?? 30_000,
         bodyTimeout: options.bodyTimeoutMs ?? 30_000,
@@ -153,7 +159,7 @@ export function createArkOpenApiClient(options: ArkOpenApiClientOptions): ArkOpe
     const signed = signRequest({ method: 'POST', url, body, credentials: options.credentials, region: options.region, service: o.service });
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(url, {
+      res = await undici().request(url, {
         method: 'POST',
         dispatcher,
         signal: call.signal,

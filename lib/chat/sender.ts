@@ -4,7 +4,13 @@
  * timeout); deciding whether to retry is `retry.ts`'s job, and `lib/local/upstream.ts` uses the
  * same attempt to forward requests without retrying.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Dispatcher } from 'undici';
+
+// undici is loaded when the first client is made, not when this module is imported.
+const requireCjs = createRequire(import.meta.url);
+let undiciModule: typeof import('undici') | undefined;
+const undici = () => (undiciModule ??= requireCjs('undici') as typeof import('undici'));
 import { retryAfterMs } from '../util/retry-after.ts';
 
 export interface ChatSenderOptions {
@@ -53,7 +59,7 @@ export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 export function createChatSender(options: ChatSenderOptions): ChatSender {
   const url = new URL(options.baseUrl.replace(/\/+$/, '') + (options.path ?? '/chat/completions'));
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RangeError(`Expected an http(s) baseUrl, got ${url.protocol}`);
-  const own = options.dispatcher ? undefined : new Agent({ keepAliveTimeout: 30_000, connections: options.connections ?? 256 });
+  const own = options.dispatcher ? undefined : new (undici().Agent)({ keepAliveTimeout: 30_000, connections: options.connections ?? 256 });
   const dispatcher = options.dispatcher ?? own!;
   const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const headers = { authorization: `Bearer ${options.apiKey}`, 'content-type': 'application/json', accept: 'application/json' };
@@ -73,7 +79,7 @@ export function createChatSender(options: ChatSenderOptions): ChatSender {
     let res: Dispatcher.ResponseData;
     let raw: Buffer | undefined;
     try {
-      res = await request(url, { method: 'POST', headers, body: JSON.stringify(body), dispatcher, signal: controller.signal });
+      res = await undici().request(url, { method: 'POST', headers, body: JSON.stringify(body), dispatcher, signal: controller.signal });
       raw = await readLimited(res.body, maxBytes);
     } catch (err) {
       if (o.signal?.aborted) throw o.signal.reason;

@@ -1,4 +1,9 @@
-import { TosClient } from '@volcengine/tos-sdk';
+import { createRequire } from 'node:module';
+import type { TosClient } from '@volcengine/tos-sdk';
+
+// The SDK (and its axios) is large: loaded on the first client, so the commands and library
+// users that never talk to TOS do not pay for it.
+const requireCjs = createRequire(import.meta.url);
 import { STATUS_CODES } from 'node:http';
 import { ArkBatchError } from '../errors.ts';
 
@@ -56,7 +61,8 @@ export function createTosClient(config: TosClientConfig, options: TosClientOptio
   };
   if (config.sessionToken) input.stsToken = config.sessionToken;
   if (!virtualHostOk && !/^\d/.test(url.hostname)) (input as { forcePathStyle?: boolean }).forcePathStyle = true;
-  return new TosClient(input);
+  const { TosClient: Client } = requireCjs('@volcengine/tos-sdk') as typeof import('@volcengine/tos-sdk');
+  return new Client(input);
 }
 
 export interface TosLocation {
