@@ -6,6 +6,7 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import { prng } from '../lib/bench/synthetic.ts';
 
 export interface GenerateResultsOptions {
   readonly rows: number;
@@ -25,16 +26,6 @@ export interface GeneratedResults {
   readonly errorsBytes: number;
 }
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = ['the', 'review', 'is', 'positive', 'negative', 'mixed', 'about', 'price', 'quality', 'delivery', 'because', 'customer', 'says', 'label'];
 const CJK = ['正面', '负面', '中性', '质量', '物流', '价格', '推荐'];

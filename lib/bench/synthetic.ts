@@ -34,7 +34,7 @@ const CJK = ['质量', '很好', '物流', '快速', '推荐', '价格', '便宜
 const PUNCT = [', ', ', ', '. ', '! ', ' "quoted" ', '\n', '; ', ' - '];
 
 /** mulberry32: tiny, fast, good enough for test data. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -76,31 +76,22 @@ export function rowToCsvLine(row: DatasetRow): string {
 }
 
 /** Writes the dataset as CSV with a header; resolves to the number of bytes written. */
-export async function generateCsv(opts: GenerateOptions & { readonly path: string }): Promise<number> {
-  const out = createWriteStream(opts.path);
-  let bytes = 0;
-  let batch = `${DATASET_COLUMNS.join(',')}\n`;
-  for (const row of generateRows(opts)) {
-    batch += rowToCsvLine(row);
-    if (batch.length > 1 << 16) {
-      bytes += Buffer.byteLength(batch);
-      if (!out.write(batch)) await once(out, 'drain');
-      batch = '';
-    }
-  }
-  bytes += Buffer.byteLength(batch);
-  out.end(batch);
-  await once(out, 'finish');
-  return bytes;
+export function generateCsv(opts: GenerateOptions & { readonly path: string }): Promise<number> {
+  return writeText(opts.path, `${DATASET_COLUMNS.join(',')}\n`, generateRows(opts), rowToCsvLine);
 }
 
 /** Writes the dataset as JSONL (one object per row); resolves to the number of bytes written. */
-export async function generateJsonl(opts: GenerateOptions & { readonly path: string }): Promise<number> {
-  const out = createWriteStream(opts.path);
+export function generateJsonl(opts: GenerateOptions & { readonly path: string }): Promise<number> {
+  return writeText(opts.path, '', generateRows(opts), (row) => JSON.stringify(row) + '\n');
+}
+
+/** Writes `head` then one encoded text per row, in 64 KiB writes with backpressure. */
+async function writeText(path: string, head: string, rows: Iterable<DatasetRow>, encode: (row: DatasetRow) => string): Promise<number> {
+  const out = createWriteStream(path);
   let bytes = 0;
-  let batch = '';
-  for (const row of generateRows(opts)) {
-    batch += JSON.stringify(row) + '\n';
+  let batch = head;
+  for (const row of rows) {
+    batch += encode(row);
     if (batch.length > 1 << 16) {
       bytes += Buffer.byteLength(batch);
       if (!out.write(batch)) await once(out, 'drain');
