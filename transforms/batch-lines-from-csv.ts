@@ -3,7 +3,8 @@
  * fast path of `prep` (lib/requests/csv-lines.ts). linesToFile, linesToParts and encodeJsonl
  * take the batches whole.
  */
-import { Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
+import { transformFromCore } from '../lib/streams/core-transform.ts';
 import { createCsvLines, type CsvLinesOptions } from '../lib/requests/csv-lines.ts';
 import type { LineBatch } from '../lib/jsonl/line-batch.ts';
 import type { PrepareStats } from '../lib/requests/prepare.ts';
@@ -18,31 +19,6 @@ export interface BatchLinesFromCsvOptions extends CsvLinesOptions {
 
 export function batchLinesFromCsv(options: BatchLinesFromCsvOptions): Transform & { readonly stats: PrepareStats } {
   const core = createCsvLines(options);
-  const stream = new Transform({
-    writableObjectMode: false,
-    readableObjectMode: true,
-    readableHighWaterMark: options.highWaterMark ?? 4,
-    transform(chunk: Buffer, _encoding, callback) {
-      try {
-        core.push(chunk, out);
-      } catch (err) {
-        callback(err as Error);
-        return;
-      }
-      callback();
-    },
-    flush(callback) {
-      try {
-        core.end(out);
-      } catch (err) {
-        callback(err as Error);
-        return;
-      }
-      callback();
-    },
-  });
-  const out = (batch: LineBatch) => {
-    stream.push(batch);
-  };
+  const stream = transformFromCore<LineBatch>(core, options.highWaterMark ?? 4);
   return Object.assign(stream, { stats: core.stats });
 }

@@ -2,7 +2,9 @@
  * rowsFromCsv: CSV/TSV bytes in, Row objects out. A thin shell over the byte-level parser
  * (lib/sources/csv-parser.ts) and the row builder (lib/sources/csv-rows.ts).
  */
-import { Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
+import { transformFromCore } from '../lib/streams/core-transform.ts';
+import type { Row } from '../lib/sources/row.ts';
 import { createCsvParser, type OnCsvRecord } from '../lib/sources/csv-parser.ts';
 import { createCsvRowBuilder } from '../lib/sources/csv-rows.ts';
 
@@ -28,34 +30,9 @@ export function rowsFromCsv(options: RowsFromCsvOptions = {}): Transform {
   const { delimiter, header, file, maxRecordBytes, latin1, highWaterMark = 1024 } = options;
   const parser = createCsvParser({ delimiter, file, maxRecordBytes, latin1 });
   const toRow = createCsvRowBuilder({ header, file, latin1 });
-  const stream = new Transform({
-    writableObjectMode: false,
-    readableObjectMode: true,
-    readableHighWaterMark: highWaterMark,
-    transform(chunk: Buffer, _encoding, callback) {
-      try {
-        parser.push(chunk, onRecord);
-      } catch (err) {
-        callback(err as Error);
-        return;
-      }
-      callback();
-    },
-    flush(callback) {
-      try {
-        parser.end(onRecord);
-      } catch (err) {
-        callback(err as Error);
-        return;
-      }
-      callback();
-    },
-  });
-  // push() results are not checked per row: Transform holds the next write until the readable
-  // side drains, so the overshoot is bounded by the rows one input chunk completes.
-  const onRecord: OnCsvRecord = (cells, line, invalidUtf8) => {
+  const rowsOf = (emit: (row: Row) => void): OnCsvRecord => (cells, line, invalidUtf8) => {
     const row = toRow(cells, line, invalidUtf8);
-    if (row) stream.push(row);
+    if (row) emit(row);
   };
-  return stream;
+  return transformFromCore<Row>({ push: (chunk, emit) => parser.push(chunk, rowsOf(emit)), end: (emit) => parser.end(rowsOf(emit)) }, highWaterMark);
 }
