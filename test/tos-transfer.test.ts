@@ -296,7 +296,17 @@ describe('upload and download against the local service', () => {
       await exited;
       const uploaded = (await slow.server.store.listMultipartUploads(BUCKET)).uploads;
       assert.equal(uploaded.length, 1);
-      const onServer = (await slow.server.store.listParts(BUCKET, 'killed', uploaded[0]!.uploadId)).parts.map((p) => p.partNumber);
+      // A part whose body arrived before the kill may still be landing on the server: wait until
+      // the server's part list stops changing, then resume against that.
+      const partsNow = async () => (await slow.server.store.listParts(BUCKET, 'killed', uploaded[0]!.uploadId)).parts.map((p) => p.partNumber).join(',');
+      let before = await partsNow();
+      for (;;) {
+        await sleep(150);
+        const after = await partsNow();
+        if (after === before) break;
+        before = after;
+      }
+      const onServer = before.split(',').filter(Boolean).map(Number);
       assert.ok(onServer.length >= 5 && onServer.length < 60, `parts on server: ${onServer.length}`);
 
       const counted = countingParts(slow.client);
