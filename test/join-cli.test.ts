@@ -88,7 +88,7 @@ test('prep, a job, join, retry and a second join give one complete dataset', asy
   }
 });
 
-test('join refuses a tos:// or unknown results input with a usage error', async () => {
+test('join: a tos:// input without credentials names the missing variable; an unknown file is a usage error', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'ark-join-cli-'));
   try {
     await writeFile(join(dir, 's.csv'), 'a\n1\n');

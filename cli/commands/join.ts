@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { joinToOutput, type JoinOutputSummary } from '../../lib/join/output.ts';
+import type { JoinOutputSummary } from '../../lib/join/output.ts';
 import { parseSize } from '../../lib/util/size.ts';
 import { interruptSignal, writeSummary } from '../io.ts';
 import { sourceOptions } from '../options.ts';
@@ -8,8 +8,9 @@ import { resolveInputs } from './join-inputs.ts';
 function builder(y: Argv) {
   return sourceOptions(y)
     .positional('source', { type: 'string', demandOption: true, describe: 'The source prep read (CSV, TSV, JSONL, JSON, Parquet), or - for stdin' })
-    .option('results', { alias: 'r', type: 'string', array: true, demandOption: true, describe: 'Results JSONL files in order (a later success fills an earlier failure), or -' })
-    .option('errors', { alias: 'e', type: 'string', array: true, describe: 'Errors JSONL files' })
+    .option('results', { alias: 'r', type: 'string', array: true, demandOption: true, describe: 'Results JSONL in order (a later success fills an earlier failure): files, -, tos://bucket/key or a job id (bi-…: its results and errors)' })
+    .option('errors', { alias: 'e', type: 'string', array: true, describe: 'Errors JSONL: files, - or tos://bucket/key' })
+    .option('local', { type: 'boolean', default: false, describe: 'tos:// inputs and job ids come from the embedded local service' })
     .option('output', { alias: 'o', type: 'string', describe: 'Output file (default: stdout, JSONL)' })
     .option('format', { choices: ['csv', 'tsv', 'jsonl', 'parquet'] as const, describe: 'Output format (default: from the -o extension, else jsonl)' })
     .option('select', { type: 'string', array: true, describe: 'Output only these columns, in this order' })
@@ -28,16 +29,17 @@ function builder(y: Argv) {
 type Args = ArgumentsCamelCase<ReturnType<typeof builder> extends Argv<infer T> ? T : never>;
 
 async function handler(argv: Args): Promise<void> {
-  const results = await resolveInputs(argv.results, '--results');
-  const errors = await resolveInputs(argv.errors ?? [], '--errors');
+  const signal = interruptSignal();
+  const inputs = await resolveInputs({ results: argv.results, errors: argv.errors ?? [] }, { local: argv.local, quiet: argv.quiet || argv.json, signal });
+  const { joinToOutput } = await import('../../lib/join/output.ts');
   const summary = await joinToOutput({
     source: argv.source as string,
     format: argv.from,
     delimiter: argv.delimiter,
     header: argv.header,
     id: { column: argv.id, template: argv.idTemplate },
-    results,
-    errors,
+    results: inputs.results,
+    errors: inputs.errors,
     output: argv.output ?? process.stdout,
     outputFormat: argv.format,
     select: argv.select,
@@ -47,8 +49,8 @@ async function handler(argv: Args): Promise<void> {
     memoryBytes: parseSize(argv.memory, '--memory'),
     tmpDir: argv.tmpDir,
     maxLineBytes: parseSize(argv.maxLineBytes, '--max-line-bytes'),
-    signal: interruptSignal(),
-  });
+    signal,
+  }).finally(() => inputs.cleanup());
   writeSummary(summary, { json: argv.json, quiet: argv.quiet, dataOnStdout: argv.output === undefined, human: describe });
 }
 

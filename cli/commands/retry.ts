@@ -7,8 +7,9 @@ import { resolveInputs } from './join-inputs.ts';
 function builder(y: Argv) {
   return y
     .positional('batch', { type: 'string', demandOption: true, describe: 'The batch JSONL that was submitted, or -' })
-    .option('results', { alias: 'r', type: 'string', array: true, default: [] as string[], describe: 'Results JSONL files, or -' })
-    .option('errors', { alias: 'e', type: 'string', array: true, describe: 'Errors JSONL files' })
+    .option('results', { alias: 'r', type: 'string', array: true, default: [] as string[], describe: 'Results JSONL: files, -, tos://bucket/key or a job id (bi-…: its results and errors)' })
+    .option('errors', { alias: 'e', type: 'string', array: true, describe: 'Errors JSONL: files, - or tos://bucket/key' })
+    .option('local', { type: 'boolean', default: false, describe: 'tos:// inputs and job ids come from the embedded local service' })
     .option('output', { alias: 'o', type: 'string', describe: 'Retry batch file (default: stdout)' })
     .option('only-codes', { type: 'string', array: true, describe: 'Retry only failures with these error codes, e.g. RateLimitExceeded' })
     .option('missing', { type: 'boolean', default: true, describe: 'Also retry requests that never came back (--no-missing: only failures)' })
@@ -24,18 +25,20 @@ function builder(y: Argv) {
 type Args = ArgumentsCamelCase<ReturnType<typeof builder> extends Argv<infer T> ? T : never>;
 
 async function handler(argv: Args): Promise<void> {
+  const signal = interruptSignal();
+  const inputs = await resolveInputs({ results: argv.results, errors: argv.errors ?? [] }, { local: argv.local, quiet: argv.quiet || argv.json, signal });
   const summary = await buildRetry({
     batch: argv.batch as string,
-    results: await resolveInputs(argv.results, '--results'),
-    errors: await resolveInputs(argv.errors ?? [], '--errors'),
+    results: inputs.results,
+    errors: inputs.errors,
     output: argv.output ?? process.stdout,
     onlyCodes: argv.onlyCodes,
     includeMissing: argv.missing,
     memoryBytes: parseSize(argv.memory, '--memory'),
     tmpDir: argv.tmpDir,
     maxLineBytes: parseSize(argv.maxLineBytes, '--max-line-bytes'),
-    signal: interruptSignal(),
-  });
+    signal,
+  }).finally(() => inputs.cleanup());
   writeSummary(summary, { json: argv.json, quiet: argv.quiet, dataOnStdout: argv.output === undefined, human: describe });
 }
 
