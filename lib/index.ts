@@ -7,7 +7,7 @@ export * from './errors.ts';
 // Sources: any tabular or record source as a stream of Rows.
 export * from './sources/row.ts';
 export * from './sources/format.ts';
-export { openSource, type OpenSourceOptions, type OpenedSource } from './sources/open.ts';
+export { openSource, openInput, rowsOfInput, countBytes, type OpenSourceOptions, type OpenedSource } from './sources/open.ts';
 export { createCsvParser, CSV_PARSE_REFERENCE_OPTIONS, DEFAULT_MAX_RECORD_BYTES, type CsvParser, type CsvParserOptions, type OnCsvRecord } from './sources/csv-parser.ts';
 export { createCsvRowBuilder, type CsvRowBuilder, type CsvRowBuilderOptions } from './sources/csv-rows.ts';
 export { rowsFromParquet, spoolToTempFile, toJsonValue, DEFAULT_MAX_ROW_GROUP_BYTES, type RowsFromParquetOptions, type SpooledFile } from './sources/parquet.ts';
@@ -46,8 +46,18 @@ export type { LinesWritable } from './jsonl/parts-stream.ts';
 export { linesToFile, type LinesToFileOptions } from '../transforms/lines-to-file.ts';
 export { linesToParts, type LinesToPartsOptions } from '../transforms/lines-to-parts.ts';
 
+// The fused CSV fast path of prep: bytes in, batches of checked lines out.
+export { createCsvLines, type CsvLinesOptions, type CsvLinesCore } from './requests/csv-lines.ts';
+export { createLineBatcher, isLineBatch, type LineBatch, type LineBatcher, type LineBatcherOptions } from './jsonl/line-batch.ts';
+export { batchLinesFromCsv, type BatchLinesFromCsvOptions } from '../transforms/batch-lines-from-csv.ts';
+
 // One call per command.
-export { prep, type PrepOptions, type PrepSummary } from './prep.ts';
+export { prep, DEFAULT_ID_MEMORY_BYTES, type PrepOptions, type PrepSummary } from './prep.ts';
+export { runPipeline, type RunStages, type RunOptions } from './run/run.ts';
+export { runKey, statePath, loadRunState, saveRunState, RUN_STAGES, type RunState, type RunStage, type UploadedInput } from './run/state.ts';
+export { benchPrep, project as projectFiles, stats as benchStats, type PrepBenchResult, type PrepBenchOptions, type BenchRun, type Projection } from './bench/prep-bench.ts';
+export { markdownReport, throughputSvg } from './bench/report.ts';
+export { generateRows, generateCsv, generateJsonl, generateParquet, DATASET_COLUMNS, type DatasetRow } from './bench/synthetic.ts';
 
 // TOS: streaming multipart upload (resumable, verified), download with Range resume, listing.
 export { createTosClient, parseTosUri, formatTosUri, isRetryableTosError, type TosClientConfig, type TosClientOptions, type TosLocation } from './tos/client.ts';
