@@ -56,3 +56,14 @@ test('bench on a user source passes the prep flags through and fails clearly on 
   assert.equal(JSON.parse(ok.stdout)[0].lines, 3);
   await assert.rejects(run(process.execPath, [BIN, 'bench', source, '--user', '{{nope}}', '--runs', '1', '-q']), (e: { code: number; stderr: string }) => e.code === 2 && /prep failed during the benchmark .*E_TEMPLATE/.test(e.stderr));
 });
+
+test('bench --stages prep,upload measures prep alone and prep streamed into a multipart upload to a local serve', async () => {
+  const { stdout } = await run(process.execPath, [BIN, 'bench', '--synthetic', '--rows', '400', '--stages', 'prep,upload', '--runs', '1', '--json', '-q'], {
+    env: { ...process.env, VOLC_ACCESSKEY: '', VOLC_SECRETKEY: '' },
+  });
+  const results = JSON.parse(stdout) as { stage: string; lines: number; bytesOut: number; runs: { bytesOut: number }[] }[];
+  assert.deepEqual(results.map((r) => r.stage), ['prep', 'upload']);
+  assert.deepEqual(results.map((r) => r.lines), [400, 400]);
+  assert.equal(results[1]!.runs[0]!.bytesOut, results[0]!.runs[0]!.bytesOut, 'the upload carried every byte prep wrote');
+  await assert.rejects(run(process.execPath, [BIN, 'bench', '--synthetic', '--rows', '10', '--stages', 'join', '-q']), (e: { code: number }) => e.code === 2);
+});

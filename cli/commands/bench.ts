@@ -14,7 +14,7 @@ function builder(y: Argv) {
     .option('rows', { type: 'string', default: '100000', describe: 'Synthetic rows; a comma list gives one run per size, e.g. 10000,100000,1000000' })
     .option('synthetic-format', { choices: ['csv', 'jsonl', 'parquet'] as const, default: 'csv' as const, describe: 'Format of the synthetic source' })
     .option('seed', { type: 'number', default: 1, describe: 'Seed of the synthetic dataset' })
-    .option('stages', { type: 'string', default: 'prep', describe: 'Stages to measure (prep for now)' })
+    .option('stages', { type: 'string', default: 'prep', describe: 'Stages to measure: prep (to a discarding sink), upload (prep streamed into a multipart upload to a local serve)' })
     .option('runs', { type: 'number', default: 3, describe: 'Timed runs after one warm-up' })
     .option('report', { type: 'string', describe: 'Write a Markdown report (and an SVG chart beside it)' })
     .option('json', { type: 'boolean', default: false, describe: 'Print the results as JSON on stdout' })
@@ -25,7 +25,9 @@ type Args = ArgumentsCamelCase<ReturnType<typeof builder> extends Argv<infer T> 
 
 async function handler(argv: Args): Promise<void> {
   const stages = argv.stages.split(',').map((s) => s.trim());
-  if (stages.some((s) => s !== 'prep')) throw new ArkBatchError('E_USAGE', `Only the prep stage can be benchmarked so far, got --stages ${argv.stages}`);
+  if (stages.length === 0 || stages.some((s) => s !== 'prep' && s !== 'upload')) {
+    throw new ArkBatchError('E_USAGE', `Expected --stages prep,upload (join is not wired yet), got ${argv.stages}`);
+  }
   if (!argv.synthetic && !argv.source) throw new ArkBatchError('E_USAGE', 'Give a SOURCE file or --synthetic');
   const { benchPrep } = await import('../../lib/bench/prep-bench.ts');
   const log = (s: string) => argv.quiet || process.stderr.write(s + '\n');
@@ -36,16 +38,26 @@ async function handler(argv: Args): Promise<void> {
     const inputs = argv.synthetic ? await syntheticInputs(argv, work!, log) : [argv.source as string];
     // The synthetic data has an id column and a text column; a bare `--synthetic` uses them.
     const args = argv.synthetic && argv.user === undefined && argv.body === undefined ? ['--id', 'id', '--user', 'Summarise: {{text}}', ...prepArgs] : prepArgs;
-    for (const source of inputs) {
-      log(`bench: prep ${source} (${argv.runs} runs after a warm-up)`);
-      const r = await benchPrep({
-        source,
-        prepArgs: args,
-        runs: argv.runs,
-        target: argv.target,
-        onRun: (run, i, warmup) => log(`  ${warmup ? 'warm-up' : `run ${i}`}: ${run.seconds.toFixed(2)} s, ${(run.bytesIn / 1e6 / run.seconds).toFixed(1)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${formatBytes(run.maxRssBytes)}`),
-      });
-      results.push({ ...r, source: argv.synthetic ? `synthetic-${r.runs[0]?.rows}.${argv.syntheticFormat}` : source });
+    // The upload stage sends to a loopback serve in this process, as a user's own serve would be.
+    const server = stages.includes('upload') ? await (await import('../../lib/local/server.ts')).startLocalServer() : undefined;
+    try {
+      if (server) await server.store.createBucket('bench');
+      for (const source of inputs) {
+        for (const stage of stages) {
+          log(`bench: ${stage} ${source} (${argv.runs} runs after a warm-up)`);
+          const r = await benchPrep({
+            source,
+            prepArgs: args,
+            runs: argv.runs,
+            target: argv.target,
+            upload: stage === 'upload' && server ? { ...server, bucket: 'bench' } : undefined,
+            onRun: (run, i, warmup) => log(`  ${warmup ? 'warm-up' : `run ${i}`}: ${run.seconds.toFixed(2)} s, ${(run.bytesIn / 1e6 / run.seconds).toFixed(1)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${formatBytes(run.maxRssBytes)}`),
+          });
+          results.push({ ...r, source: argv.synthetic ? `synthetic-${r.runs[0]?.rows}.${argv.syntheticFormat}` : source });
+        }
+      }
+    } finally {
+      await server?.close();
     }
   } finally {
     if (work) await rm(work, { recursive: true, force: true });
@@ -83,7 +95,7 @@ async function writeReport(path: string, results: readonly PrepBenchResult[]): P
 function describe(r: PrepBenchResult): string {
   const p = r.projection;
   return (
-    `bench: ${r.source}: ${Math.round(r.rowsPerSecond.median).toLocaleString('en-US')} rows/s, ${r.mbPerSecondIn.median.toFixed(1)} MB/s in ` +
+    `bench: ${r.stage} ${r.source}: ${Math.round(r.rowsPerSecond.median).toLocaleString('en-US')} rows/s, ${r.mbPerSecondIn.median.toFixed(1)} MB/s in ` +
     `(${r.mbPerSecondIn.min.toFixed(1)}–${r.mbPerSecondIn.max.toFixed(1)}), ${r.mbPerSecondOut.median.toFixed(1)} MB/s out, peak RSS ${formatBytes(r.maxRssBytes.max)}; ` +
     `${r.lines} lines, ${formatBytes(r.bytesOut)}, ~${r.estimatedInputTokens} input tokens (estimate); ` +
     `needs ${p.parts} file${p.parts === 1 ? '' : 's'} under ${formatBytes(p.maxFileBytes)} → ${p.jobs} job${p.jobs === 1 ? '' : 's'}, ~${p.seconds.toFixed(1)} s of prep`

@@ -25,7 +25,8 @@ export interface Stat {
 }
 
 export interface PrepBenchResult {
-  readonly stage: 'prep';
+  /** `prep` to a discarding sink, or `upload`: prep streamed into a multipart upload to a local serve. */
+  readonly stage: 'prep' | 'upload';
   readonly source: string;
   readonly format: string;
   readonly sizeBytes: number;
@@ -65,6 +66,11 @@ export interface PrepBenchOptions {
   readonly target?: Target;
   /** Told after each run (warm-up included). */
   readonly onRun?: (run: BenchRun, index: number, warmup: boolean) => void;
+  /**
+   * Measure prep streamed into a TOS multipart upload instead (`prep --upload`), against this
+   * service: its endpoint and credentials reach the child through the environment.
+   */
+  readonly upload?: { readonly tosEndpoint: string; readonly accessKey: string; readonly secretKey: string; readonly region: string; readonly bucket: string };
 }
 
 /**
@@ -77,16 +83,19 @@ export async function benchPrep(options: PrepBenchOptions): Promise<PrepBenchRes
   const target = options.target ?? 'ark';
   const warm = await prepOnce(options.source, [...options.prepArgs, '--estimate-tokens']);
   options.onRun?.(warm, 0, true);
+  const up = options.upload;
+  const env = up && { ...process.env, TOS_ENDPOINT: up.tosEndpoint, VOLC_ACCESSKEY: up.accessKey, VOLC_SECRETKEY: up.secretKey, VOLC_REGION: up.region };
   const runs: BenchRun[] = [];
   for (let i = 0; i < (options.runs ?? 3); i++) {
-    const run = await prepOnce(options.source, options.prepArgs);
+    const args = up ? [...options.prepArgs, '--upload', `tos://${up.bucket}/bench-${process.pid}-${i}.jsonl`] : options.prepArgs;
+    const run = await prepOnce(options.source, args, env);
     runs.push(run);
     options.onRun?.(run, i + 1, false);
   }
   const rate = (f: (r: BenchRun) => number) => stats(runs.map(f));
   const seconds = rate((r) => r.seconds);
   return {
-    stage: 'prep',
+    stage: up ? 'upload' : 'prep',
     source: options.source,
     format: '',
     sizeBytes,
@@ -119,19 +128,27 @@ export function stats(values: readonly number[]): Stat {
   return { median, min: sorted[0] ?? 0, max: sorted[sorted.length - 1] ?? 0 };
 }
 
-/** One prep in a child process; its stdout (the data) is counted and dropped. */
-function prepOnce(source: string, prepArgs: readonly string[]): Promise<BenchRun> {
+/**
+ * One prep in a child process; its stdout (the data) is counted and dropped. With `--upload`
+ * the data goes to TOS and the JSON summary comes on stdout instead of stderr.
+ */
+function prepOnce(source: string, prepArgs: readonly string[], env?: NodeJS.ProcessEnv): Promise<BenchRun> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(process.execPath, [BIN, 'prep', source, ...prepArgs, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'prep', source, ...prepArgs, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const uploading = prepArgs.includes('--upload');
     let bytesOut = 0;
+    let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (bytesOut += c.length));
+    child.stdout.on('data', (c: Buffer) => {
+      bytesOut += c.length;
+      if (uploading) stdout += c.toString();
+    });
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.once('error', reject);
     child.once('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const last = stderr.trim().split('\n').pop() ?? '';
+      const last = (uploading ? stdout : stderr).trim().split('\n').pop() ?? '';
       if (code !== 0) {
         reject(new ArkBatchError('E_USAGE', `prep failed during the benchmark (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' ')}`));
         return;
@@ -144,7 +161,7 @@ function prepOnce(source: string, prepArgs: readonly string[]): Promise<BenchRun
         rows: s.rowsRead,
         lines: s.written,
         bytesIn: s.bytesIn,
-        bytesOut: bytesOut || s.bytes,
+        bytesOut: uploading ? s.bytes : bytesOut || s.bytes,
         estimatedInputTokens: s.estimatedInputTokens,
       });
     });
