@@ -31,7 +31,10 @@ export interface SummaryOptions<S> {
 
 export function writeSummary<S>(summary: S, options: SummaryOptions<S>): void {
   if (options.json) {
-    const text = JSON.stringify(summary) + '\n';
+    // CPU and peak memory of this process ride along, for `ark-batch bench` and scripts that measure runs.
+    const usage = process.resourceUsage();
+    const resources = { cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6, maxRssBytes: usage.maxRSS * 1024 };
+    const text = JSON.stringify({ ...summary, resources }) + '\n';
     (options.dataOnStdout ? process.stderr : process.stdout).write(text);
     return;
   }

@@ -119,10 +119,7 @@ async function handler(argv: Args): Promise<void> {
       progress.stop();
       await upload?.tos.close();
     });
-  const usage = process.resourceUsage();
-  // CPU and peak memory of this process, for `ark-batch bench` and scripts that measure runs.
-  const resources = { cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6, maxRssBytes: usage.maxRSS * 1024 };
-  writeSummary(argv.json ? { ...summary, resources } : summary, { json: argv.json, quiet: argv.quiet, dataOnStdout: argv.output === undefined && !upload, human: describe });
+  writeSummary(summary, { json: argv.json, quiet: argv.quiet, dataOnStdout: argv.output === undefined && !upload, human: describe });
 }
 
 async function startUpload(argv: Args) {

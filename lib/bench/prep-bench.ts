@@ -128,42 +128,57 @@ export function stats(values: readonly number[]): Stat {
   return { median, min: sorted[0] ?? 0, max: sorted[sorted.length - 1] ?? 0 };
 }
 
+interface MeasuredCommand<S> {
+  readonly seconds: number;
+  /** Bytes the command wrote to stdout (its data, unless the summary comes there). */
+  readonly stdoutBytes: number;
+  /** The command's `--json` summary, with `resources` (CPU seconds, peak RSS). */
+  readonly summary: S & { resources: { cpuSeconds: number; maxRssBytes: number } };
+}
+
 /**
- * One prep in a child process; its stdout (the data) is counted and dropped. With `--upload`
- * the data goes to TOS and the JSON summary comes on stdout instead of stderr.
+ * Runs one CLI command in a child process with `--json`; its data on stdout is counted and
+ * dropped (a discarding sink). The summary is the last line of stderr, or of stdout when the
+ * command's data goes elsewhere (`summaryOnStdout`).
  */
-function prepOnce(source: string, prepArgs: readonly string[], env?: NodeJS.ProcessEnv): Promise<BenchRun> {
+export function measureCommand<S>(args: readonly string[], options: { env?: NodeJS.ProcessEnv; summaryOnStdout?: boolean } = {}): Promise<MeasuredCommand<S>> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(process.execPath, [BIN, 'prep', source, ...prepArgs, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    const uploading = prepArgs.includes('--upload');
-    let bytesOut = 0;
+    const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env });
+    let stdoutBytes = 0;
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => {
-      bytesOut += c.length;
-      if (uploading) stdout += c.toString();
+      stdoutBytes += c.length;
+      if (options.summaryOnStdout) stdout += c.toString();
     });
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.once('error', reject);
     child.once('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const last = (uploading ? stdout : stderr).trim().split('\n').pop() ?? '';
       if (code !== 0) {
-        reject(new ArkBatchError('E_USAGE', `prep failed during the benchmark (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' ')}`));
+        reject(new ArkBatchError('E_USAGE', `${args[0]} failed during the benchmark (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' ')}`));
         return;
       }
-      const s = JSON.parse(last) as { rowsRead: number; written: number; bytesIn: number; bytes: number; estimatedInputTokens?: number; resources: { cpuSeconds: number; maxRssBytes: number } };
-      resolve({
-        seconds,
-        cpuSeconds: s.resources.cpuSeconds,
-        maxRssBytes: s.resources.maxRssBytes,
-        rows: s.rowsRead,
-        lines: s.written,
-        bytesIn: s.bytesIn,
-        bytesOut: uploading ? s.bytes : bytesOut || s.bytes,
-        estimatedInputTokens: s.estimatedInputTokens,
-      });
+      const last = (options.summaryOnStdout ? stdout : stderr).trim().split('\n').pop() ?? '';
+      resolve({ seconds, stdoutBytes, summary: JSON.parse(last) });
     });
   });
+}
+
+/** One prep; with `--upload` the data goes to TOS and the summary comes on stdout. */
+async function prepOnce(source: string, prepArgs: readonly string[], env?: NodeJS.ProcessEnv): Promise<BenchRun> {
+  const uploading = prepArgs.includes('--upload');
+  const m = await measureCommand<{ rowsRead: number; written: number; bytesIn: number; bytes: number; estimatedInputTokens?: number }>(['prep', source, ...prepArgs], { env, summaryOnStdout: uploading });
+  const s = m.summary;
+  return {
+    seconds: m.seconds,
+    cpuSeconds: s.resources.cpuSeconds,
+    maxRssBytes: s.resources.maxRssBytes,
+    rows: s.rowsRead,
+    lines: s.written,
+    bytesIn: s.bytesIn,
+    bytesOut: uploading ? s.bytes : m.stdoutBytes || s.bytes,
+    estimatedInputTokens: s.estimatedInputTokens,
+  };
 }
