@@ -65,5 +65,15 @@ test('bench --stages prep,upload measures prep alone and prep streamed into a mu
   assert.deepEqual(results.map((r) => r.stage), ['prep', 'upload']);
   assert.deepEqual(results.map((r) => r.lines), [400, 400]);
   assert.equal(results[1]!.runs[0]!.bytesOut, results[0]!.runs[0]!.bytesOut, 'the upload carried every byte prep wrote');
-  await assert.rejects(run(process.execPath, [BIN, 'bench', '--synthetic', '--rows', '10', '--stages', 'join', '-q']), (e: { code: number }) => e.code === 2);
+  await assert.rejects(run(process.execPath, [BIN, 'bench', '--synthetic', '--rows', '10', '--stages', 'fly', '-q']), (e: { code: number }) => e.code === 2);
+  const source = join(import.meta.dirname, 'fixtures', 'prep', 'docs.csv');
+  await assert.rejects(run(process.execPath, [BIN, 'bench', source, '--user', '{{body}}', '--stages', 'join', '-q']), (e: { code: number; stderr: string }) => e.code === 2 && /needs --synthetic/.test(e.stderr));
+});
+
+test('bench --stages join joins a seeded shuffled job output back onto every synthetic row', async () => {
+  const { stdout } = await run(process.execPath, [BIN, 'bench', '--synthetic', '--rows', '500', '--stages', 'join', '--runs', '1', '--json', '-q']);
+  const [r] = JSON.parse(stdout) as { stage: string; lines: number; runs: { rows: number; bytesOut: number }[] }[];
+  assert.equal(r!.stage, 'join');
+  assert.equal(r!.runs[0]!.rows, 500);
+  assert.ok(r!.runs[0]!.bytesOut > 0);
 });

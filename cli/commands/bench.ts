@@ -3,7 +3,7 @@ import { cpus, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { ArkBatchError } from '../../lib/errors.ts';
-import type { PrepBenchResult } from '../../lib/bench/prep-bench.ts';
+import type { BenchRun, PrepBenchResult } from '../../lib/bench/prep-bench.ts';
 import { formatBytes } from '../../lib/util/size.ts';
 import { prepArgsFrom, sourceOptions, templateOptions } from '../options.ts';
 
@@ -14,7 +14,7 @@ function builder(y: Argv) {
     .option('rows', { type: 'string', default: '100000', describe: 'Synthetic rows; a comma list gives one run per size, e.g. 10000,100000,1000000' })
     .option('synthetic-format', { choices: ['csv', 'jsonl', 'parquet'] as const, default: 'csv' as const, describe: 'Format of the synthetic source' })
     .option('seed', { type: 'number', default: 1, describe: 'Seed of the synthetic dataset' })
-    .option('stages', { type: 'string', default: 'prep', describe: 'Stages to measure: prep (to a discarding sink), upload (prep streamed into a multipart upload to a local serve)' })
+    .option('stages', { type: 'string', default: 'prep', describe: 'Stages to measure: prep (to a discarding sink), upload (prep streamed into a multipart upload to a local serve), join (with --synthetic: a seeded shuffled job output joined back)' })
     .option('runs', { type: 'number', default: 3, describe: 'Timed runs after one warm-up' })
     .option('report', { type: 'string', describe: 'Write a Markdown report (and an SVG chart beside it)' })
     .option('json', { type: 'boolean', default: false, describe: 'Print the results as JSON on stdout' })
@@ -25,8 +25,11 @@ type Args = ArgumentsCamelCase<ReturnType<typeof builder> extends Argv<infer T> 
 
 async function handler(argv: Args): Promise<void> {
   const stages = argv.stages.split(',').map((s) => s.trim());
-  if (stages.length === 0 || stages.some((s) => s !== 'prep' && s !== 'upload')) {
-    throw new ArkBatchError('E_USAGE', `Expected --stages prep,upload (join is not wired yet), got ${argv.stages}`);
+  if (stages.length === 0 || stages.some((s) => s !== 'prep' && s !== 'upload' && s !== 'join')) {
+    throw new ArkBatchError('E_USAGE', `Expected --stages from prep, upload, join, got ${argv.stages}`);
+  }
+  if (stages.includes('join') && !argv.synthetic) {
+    throw new ArkBatchError('E_USAGE', '--stages join needs --synthetic: the generated job output must match the source\'s custom_ids');
   }
   if (!argv.synthetic && !argv.source) throw new ArkBatchError('E_USAGE', 'Give a SOURCE file or --synthetic');
   const { benchPrep } = await import('../../lib/bench/prep-bench.ts');
@@ -45,13 +48,22 @@ async function handler(argv: Args): Promise<void> {
       for (const source of inputs) {
         for (const stage of stages) {
           log(`bench: ${stage} ${source} (${argv.runs} runs after a warm-up)`);
+          const onRun = (run: BenchRun, i: number, warmup: boolean) =>
+            log(`  ${warmup ? 'warm-up' : `run ${i}`}: ${run.seconds.toFixed(2)} s, ${(run.bytesIn / 1e6 / run.seconds).toFixed(1)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${formatBytes(run.maxRssBytes)}`);
+          if (stage === 'join') {
+            const { benchJoin } = await import('../../lib/bench/join-bench.ts');
+            const rows = Number(/synthetic-(\d+)\./.exec(source)![1]);
+            const r = await benchJoin({ source, rows, dir: work!, joinArgs: joinArgsOf(args), runs: argv.runs, onRun });
+            results.push({ ...r, source: `synthetic-${rows}.${argv.syntheticFormat}` });
+            continue;
+          }
           const r = await benchPrep({
             source,
             prepArgs: args,
             runs: argv.runs,
             target: argv.target,
             upload: stage === 'upload' && server ? { ...server, bucket: 'bench' } : undefined,
-            onRun: (run, i, warmup) => log(`  ${warmup ? 'warm-up' : `run ${i}`}: ${run.seconds.toFixed(2)} s, ${(run.bytesIn / 1e6 / run.seconds).toFixed(1)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${formatBytes(run.maxRssBytes)}`),
+            onRun,
           });
           results.push({ ...r, source: argv.synthetic ? `synthetic-${r.runs[0]?.rows}.${argv.syntheticFormat}` : source });
         }
@@ -65,6 +77,18 @@ async function handler(argv: Args): Promise<void> {
   if (argv.report) await writeReport(argv.report, results);
   if (argv.json) process.stdout.write(JSON.stringify(results) + '\n');
   else for (const r of results) log(describe(r));
+}
+
+/** join reads the source with prep's source flags (format, delimiter, header, id rule) only. */
+function joinArgsOf(prepArgs: readonly string[]): string[] {
+  const keep = new Set(['--from', '--delimiter', '--id', '--id-template']);
+  const out: string[] = [];
+  for (let i = 0; i < prepArgs.length; i++) {
+    if (prepArgs[i] === '--no-header') out.push('--no-header');
+    else if (keep.has(prepArgs[i]!)) out.push(prepArgs[i]!, prepArgs[++i]!);
+    else if (prepArgs[i]!.startsWith('--') && prepArgs[i] !== '--no-header') i++;
+  }
+  return out;
 }
 
 async function syntheticInputs(argv: Args, dir: string, log: (s: string) => void): Promise<string[]> {
@@ -94,6 +118,9 @@ async function writeReport(path: string, results: readonly PrepBenchResult[]): P
 
 function describe(r: PrepBenchResult): string {
   const p = r.projection;
+  if (r.stage === 'join') {
+    return `bench: join ${r.source}: ${Math.round(r.rowsPerSecond.median).toLocaleString('en-US')} rows/s, ${r.mbPerSecondIn.median.toFixed(1)} MB/s of source + results, peak RSS ${formatBytes(r.maxRssBytes.max)}`;
+  }
   return (
     `bench: ${r.stage} ${r.source}: ${Math.round(r.rowsPerSecond.median).toLocaleString('en-US')} rows/s, ${r.mbPerSecondIn.median.toFixed(1)} MB/s in ` +
     `(${r.mbPerSecondIn.min.toFixed(1)}–${r.mbPerSecondIn.max.toFixed(1)}), ${r.mbPerSecondOut.median.toFixed(1)} MB/s out, peak RSS ${formatBytes(r.maxRssBytes.max)}; ` +

@@ -26,7 +26,7 @@ export interface Stat {
 
 export interface PrepBenchResult {
   /** `prep` to a discarding sink, or `upload`: prep streamed into a multipart upload to a local serve. */
-  readonly stage: 'prep' | 'upload';
+  readonly stage: 'prep' | 'upload' | 'join';
   readonly source: string;
   readonly format: string;
   readonly sizeBytes: number;
@@ -92,11 +92,16 @@ export async function benchPrep(options: PrepBenchOptions): Promise<PrepBenchRes
     runs.push(run);
     options.onRun?.(run, i + 1, false);
   }
+  return summarizeRuns(up ? 'upload' : 'prep', options.source, sizeBytes, runs, warm, target);
+}
+
+/** Median and spread of the timed runs; the warm-up gives sizes and the token estimate. */
+export function summarizeRuns(stage: PrepBenchResult['stage'], source: string, sizeBytes: number, runs: readonly BenchRun[], warm: BenchRun, target: Target): PrepBenchResult {
   const rate = (f: (r: BenchRun) => number) => stats(runs.map(f));
   const seconds = rate((r) => r.seconds);
   return {
-    stage: up ? 'upload' : 'prep',
-    source: options.source,
+    stage,
+    source,
     format: '',
     sizeBytes,
     runs,
