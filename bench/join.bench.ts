@@ -149,10 +149,18 @@ async function parent(rows: number, who: readonly Contender[]): Promise<void> {
   console.log(`load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')} on ${(await import('node:os')).availableParallelism()} CPUs`);
   console.log('| contender | wall s | CPU s | rows/s (wall) | input MB/s (wall) | peak RSS MB | output MB |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
+  const measured = new Map<Contender, { seconds: number; cpuSeconds: number }>();
   for (const c of who) {
     const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), String(rows), '--child', c], { encoding: 'utf8', maxBuffer: 1 << 20 });
     const r = JSON.parse(out.trim().split('\n').pop()!) as { rows: number; seconds: number; cpuSeconds: number; maxRssMB: number; outBytes: number };
+    measured.set(c, r);
     console.log(`| ${c} | ${r.seconds.toFixed(2)} | ${r.cpuSeconds.toFixed(2)} | ${Math.round(r.rows / r.seconds).toLocaleString('en')} | ${(inMB / r.seconds).toFixed(0)} | ${r.maxRssMB.toFixed(0)} | ${(r.outBytes / 1e6).toFixed(0)} |`);
+  }
+  // Ratios within one run: where we stand against the strongest peer, whatever the machine's load.
+  const ours = measured.get('ark-batch');
+  for (const peer of ['duckdb', 'map'] as const) {
+    const p = measured.get(peer);
+    if (ours && p) console.log(`ark-batch takes ${(ours.seconds / p.seconds).toFixed(2)}× ${peer}'s wall time and ${(ours.cpuSeconds / p.cpuSeconds).toFixed(2)}× its CPU time`);
   }
 }
 

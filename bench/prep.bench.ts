@@ -178,6 +178,14 @@ export async function runPrepBench(rowCounts: readonly number[], only?: readonly
   const all: Result[] = [];
   for (const rows of rowCounts) all.push(...(await benchRows(rows, only ?? CONTENDERS)));
   process.stdout.write(`${[HEADER, ...all.map(format)].join('\n')}\n`);
+  // Ratios within one run, against the naive baseline: what a reader can trust on a noisy machine.
+  for (const rows of rowCounts) {
+    const base = all.find((r) => r.rows === rows && r.contender === 'naive csv');
+    if (!base) continue;
+    for (const r of all.filter((x) => x.rows === rows && x.contender !== 'naive csv')) {
+      process.stdout.write(`${rows} rows: ${r.contender} is ${(base.wallMs / r.wallMs).toFixed(2)}× the naive baseline's speed (wall)\n`);
+    }
+  }
   const resultsPath = join(here, 'RESULTS.md');
   const old = readFileSync(resultsPath, 'utf8');
   const at = old.indexOf(START);
