@@ -81,3 +81,16 @@ export function prepArgsFrom(argv: Readonly<Record<string, unknown>>): string[] 
   if (argv.header === false) args.push('--no-header');
   return args;
 }
+
+/** Where job output comes from, and the spill budget of reading it (join, retry). */
+export function resultInputOptions<T>(y: Argv<T>) {
+  return y
+    .option('results', { alias: 'r', type: 'string', array: true, default: [] as string[], describe: 'Results JSONL in order (a later success fills an earlier failure): files, -, tos://bucket/key or a job id (bi-…: its results and errors)' })
+    .option('errors', { alias: 'e', type: 'string', array: true, describe: 'Errors JSONL: files, - or tos://bucket/key' })
+    .option('local', { type: 'boolean', default: false, describe: 'tos:// inputs and job ids come from the embedded local service' })
+    .option('memory', { type: 'string', default: '256MiB', describe: 'Memory for the results before spilling to disk' })
+    .option('tmp-dir', { type: 'string', describe: 'Where spill files go (default: the system temp dir)' })
+    .option('max-line-bytes', { type: 'string', default: '128MiB', describe: 'Longest result line accepted' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No summary' })
+    .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON (on stdout with -o, else on stderr)' });
+}

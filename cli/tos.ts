@@ -13,6 +13,14 @@ export function tosOptions<T>(y: Argv<T>) {
     .option('timeout', { type: 'number', default: 60, describe: 'Seconds a request may stay idle before it fails (and is retried)' });
 }
 
+/** The multipart part loop's flags (upload, prep --upload). */
+export function uploadOptions<T>(y: Argv<T>) {
+  return y
+    .option('part-size', { type: 'string', default: '8MiB', describe: 'Multipart part size (>= 5MiB); raised for large files, grown for long streams' })
+    .option('concurrency', { type: 'number', default: 4, describe: 'Parts uploading at once (memory ≈ part size × (concurrency + 1))' })
+    .option('checkpoint', { type: 'string', describe: 'Resume file: an interrupted upload continues from it and sends only missing parts' });
+}
+
 export interface TosSession {
   readonly client: TosClient;
   readonly local: boolean;

@@ -16,24 +16,13 @@ import { ArkBatchError } from '../lib/errors.ts';
 import { prep, type PrepOptions } from '../lib/prep.ts';
 import type { PrepareOptions } from '../lib/requests/prepare.ts';
 import type { Reject } from '../lib/validate/rejects.ts';
-import type { IdSeen } from '../lib/validate/checker.ts';
 import { batchLinesFromCsv } from '../transforms/batch-lines-from-csv.ts';
 import { prepareRequests } from '../transforms/prepare-requests.ts';
 import { rowsFromCsv } from '../transforms/rows-from-csv.ts';
 import { isLineBatch, type LineBatch } from '../lib/jsonl/line-batch.ts';
 import { cutsArb, splitAt } from './helpers/chunking.ts';
+import { mapIds } from './helpers/ids.ts';
 
-function mapIds(): IdSeen {
-  const seen = new Map<string, number>();
-  return {
-    add(id, row) {
-      const first = seen.get(id);
-      if (first !== undefined) return first;
-      seen.set(id, row);
-      return null;
-    },
-  };
-}
 
 // ---- random CSV ---------------------------------------------------------------------------
 

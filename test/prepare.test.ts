@@ -5,22 +5,10 @@ import { createPreparer } from '../lib/requests/prepare.ts';
 import { checkBatchLine } from '../lib/validate/check-line.ts';
 import { ArkBatchError } from '../lib/errors.ts';
 import type { Row } from '../lib/sources/row.ts';
-import type { IdSeen } from '../lib/validate/checker.ts';
+import { mapIds } from './helpers/ids.ts';
 
 const columns = ['id', 'text'];
 
-/** A plain in-memory tracker: the reference the bounded one is tested against elsewhere. */
-function mapIds(): IdSeen {
-  const seen = new Map<string, number>();
-  return {
-    add(id, row) {
-      const first = seen.get(id);
-      if (first !== undefined) return first;
-      seen.set(id, row);
-      return null;
-    },
-  };
-}
 
 const cellsArb = fc.array(fc.tuple(fc.oneof(fc.constantFrom('a', 'b', 'c', ''), fc.string({ maxLength: 4 })), fc.string({ unit: 'grapheme', maxLength: 30 })), { maxLength: 60 });
 

@@ -38,23 +38,23 @@ async function handler(argv: Args): Promise<void> {
   const results: PrepBenchResult[] = [];
   const work = argv.synthetic ? await mkdtemp(join(tmpdir(), 'ark-batch-bench-')) : undefined;
   try {
-    const inputs = argv.synthetic ? await syntheticInputs(argv, work!, log) : [argv.source as string];
+    const inputs = argv.synthetic ? await syntheticInputs(argv, work!, log) : [{ path: argv.source as string, rows: undefined }];
     // The synthetic data has an id column and a text column; a bare `--synthetic` uses them.
     const args = argv.synthetic && argv.user === undefined && argv.body === undefined ? ['--id', 'id', '--user', 'Summarise: {{text}}', ...prepArgs] : prepArgs;
     // The upload stage sends to a loopback serve in this process, as a user's own serve would be.
     const server = stages.includes('upload') ? await (await import('../../lib/local/server.ts')).startLocalServer() : undefined;
     try {
       if (server) await server.store.createBucket('bench');
-      for (const source of inputs) {
+      for (const { path: source, rows } of inputs) {
+        const label = rows === undefined ? source : `synthetic-${rows}.${argv.syntheticFormat}`;
         for (const stage of stages) {
           log(`bench: ${stage} ${source} (${argv.runs} runs after a warm-up)`);
           const onRun = (run: BenchRun, i: number, warmup: boolean) =>
             log(`  ${warmup ? 'warm-up' : `run ${i}`}: ${run.seconds.toFixed(2)} s, ${(run.bytesIn / 1e6 / run.seconds).toFixed(1)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${formatBytes(run.maxRssBytes)}`);
           if (stage === 'join') {
             const { benchJoin } = await import('../../lib/bench/join-bench.ts');
-            const rows = Number(/synthetic-(\d+)\./.exec(source)![1]);
-            const r = await benchJoin({ source, rows, dir: work!, joinArgs: joinArgsOf(args), runs: argv.runs, onRun });
-            results.push({ ...r, source: `synthetic-${rows}.${argv.syntheticFormat}` });
+            const r = await benchJoin({ source, rows: rows!, dir: work!, joinArgs: joinArgsOf(args), runs: argv.runs, onRun });
+            results.push({ ...r, source: label });
             continue;
           }
           const r = await benchPrep({
@@ -65,7 +65,7 @@ async function handler(argv: Args): Promise<void> {
             upload: stage === 'upload' && server ? { ...server, bucket: 'bench' } : undefined,
             onRun,
           });
-          results.push({ ...r, source: argv.synthetic ? `synthetic-${r.runs[0]?.rows}.${argv.syntheticFormat}` : source });
+          results.push({ ...r, source: label });
         }
       }
     } finally {
@@ -91,18 +91,18 @@ function joinArgsOf(prepArgs: readonly string[]): string[] {
   return out;
 }
 
-async function syntheticInputs(argv: Args, dir: string, log: (s: string) => void): Promise<string[]> {
+async function syntheticInputs(argv: Args, dir: string, log: (s: string) => void): Promise<{ path: string; rows: number }[]> {
   const synthetic = await import('../../lib/bench/synthetic.ts');
   const sizes = argv.rows.split(',').map((s) => Number(s.trim()));
   if (sizes.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new ArkBatchError('E_USAGE', `Expected --rows N[,N…], got ${argv.rows}`);
-  const paths: string[] = [];
+  const paths: { path: string; rows: number }[] = [];
   for (const rows of sizes) {
     const path = join(dir, `synthetic-${rows}.${argv.syntheticFormat}`);
     log(`bench: generating ${rows} synthetic rows (seed ${argv.seed}) as ${argv.syntheticFormat}`);
     if (argv.syntheticFormat === 'csv') await synthetic.generateCsv({ rows, seed: argv.seed, path });
     else if (argv.syntheticFormat === 'jsonl') await synthetic.generateJsonl({ rows, seed: argv.seed, path });
     else synthetic.generateParquet({ rows, seed: argv.seed, path });
-    paths.push(path);
+    paths.push({ path, rows });
   }
   return paths;
 }

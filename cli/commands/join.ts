@@ -2,26 +2,18 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { JoinOutputSummary } from '../../lib/join/output.ts';
 import { parseSize } from '../../lib/util/size.ts';
 import { interruptSignal, writeSummary } from '../io.ts';
-import { sourceOptions } from '../options.ts';
+import { resultInputOptions, sourceOptions } from '../options.ts';
 import { resolveInputs } from './join-inputs.ts';
 
 function builder(y: Argv) {
-  return sourceOptions(y)
+  return resultInputOptions(sourceOptions(y))
     .positional('source', { type: 'string', demandOption: true, describe: 'The source prep read (CSV, TSV, JSONL, JSON, Parquet), or - for stdin' })
-    .option('results', { alias: 'r', type: 'string', array: true, demandOption: true, describe: 'Results JSONL in order (a later success fills an earlier failure): files, -, tos://bucket/key or a job id (bi-…: its results and errors)' })
-    .option('errors', { alias: 'e', type: 'string', array: true, describe: 'Errors JSONL: files, - or tos://bucket/key' })
-    .option('local', { type: 'boolean', default: false, describe: 'tos:// inputs and job ids come from the embedded local service' })
     .option('output', { alias: 'o', type: 'string', describe: 'Output file (default: stdout, JSONL)' })
     .option('format', { choices: ['csv', 'tsv', 'jsonl', 'parquet'] as const, describe: 'Output format (default: from the -o extension, else jsonl)' })
     .option('select', { type: 'string', array: true, describe: 'Output only these columns, in this order' })
     .option('raw', { type: 'boolean', default: false, describe: 'Add the whole result line as raw_response' })
     .option('result-prefix', { type: 'string', default: '', describe: 'Prefix for the added columns, when the source already has a status/content/… column' })
     .option('orphans', { type: 'string', describe: 'Write results whose custom_id matches no row here (JSONL)' })
-    .option('memory', { type: 'string', default: '256MiB', describe: 'Memory for the results before the join spills to disk' })
-    .option('tmp-dir', { type: 'string', describe: 'Where spill files go (default: the system temp dir)' })
-    .option('max-line-bytes', { type: 'string', default: '128MiB', describe: 'Longest result line accepted' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No summary' })
-    .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON (on stdout with -o, else on stderr)' })
     .example('$0 join reviews.csv -r results.jsonl -e errors.jsonl -o labelled.csv', 'every row with status, content, tokens, error')
     .example('$0 join docs.jsonl --id doc_id -r round1.jsonl -r round2.jsonl -o out.parquet', 'a retry round fills earlier failures');
 }

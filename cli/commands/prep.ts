@@ -9,11 +9,11 @@ import { checkOptions, parseDelimiter, parseMaxRejects, parseParams, sourceOptio
 import { interruptSignal, writeSummary } from '../io.ts';
 import { parseTosUri } from '../../lib/tos/client.ts';
 import { tosUploadStream, type TosUploadResult } from '../../transforms/tos-upload-stream.ts';
-import { openTos } from '../tos.ts';
+import { openTos, uploadOptions } from '../tos.ts';
 import { describeUpload } from './upload.ts';
 
 function builder(y: Argv) {
-  return checkOptions(templateOptions(sourceOptions(y)))
+  return uploadOptions(checkOptions(templateOptions(sourceOptions(y))))
     .positional('source', { type: 'string', default: '-', describe: 'CSV, TSV, JSONL, JSON or Parquet file, or - for stdin (Parquet on stdin is spooled to a temp file first)' })
     .option('output', { alias: 'o', type: 'string', describe: 'Output file (default: stdout); with --split-*, the base name OUT.jsonl' })
     .option('split-lines', { type: 'number', describe: 'Most lines per part (writes OUT-00001.jsonl … and OUT.manifest.json)' })
@@ -23,9 +23,6 @@ function builder(y: Argv) {
     .option('estimate-tokens', { type: 'boolean', default: false, describe: 'Count estimated input tokens in the summary (a little slower)' })
     .option('upload', { type: 'string', describe: 'Stream the JSONL straight into this TOS object (tos://BUCKET/KEY) instead of a file' })
     .option('local', { type: 'boolean', default: false, describe: 'With --upload: use the embedded local service instead of TOS' })
-    .option('part-size', { type: 'string', default: '8MiB', describe: 'With --upload: multipart part size (>= 5MiB)' })
-    .option('concurrency', { type: 'number', default: 4, describe: 'With --upload: parts uploading at once' })
-    .option('checkpoint', { type: 'string', describe: 'With --upload: resume file, so a rerun after a failure sends only missing parts' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress, no summary' })
     .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON (on stdout with -o, else on stderr)' })
     .example("$0 prep reviews.csv --user 'Classify: {{review}}' > batch.jsonl", 'one line per row, ids row-1, row-2, …')

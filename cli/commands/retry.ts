@@ -3,21 +3,14 @@ import { buildRetry, type RetrySummary } from '../../lib/join/retry.ts';
 import { parseSize } from '../../lib/util/size.ts';
 import { interruptSignal, writeSummary } from '../io.ts';
 import { resolveInputs } from './join-inputs.ts';
+import { resultInputOptions } from '../options.ts';
 
 function builder(y: Argv) {
-  return y
+  return resultInputOptions(y)
     .positional('batch', { type: 'string', demandOption: true, describe: 'The batch JSONL that was submitted, or -' })
-    .option('results', { alias: 'r', type: 'string', array: true, default: [] as string[], describe: 'Results JSONL: files, -, tos://bucket/key or a job id (bi-…: its results and errors)' })
-    .option('errors', { alias: 'e', type: 'string', array: true, describe: 'Errors JSONL: files, - or tos://bucket/key' })
-    .option('local', { type: 'boolean', default: false, describe: 'tos:// inputs and job ids come from the embedded local service' })
     .option('output', { alias: 'o', type: 'string', describe: 'Retry batch file (default: stdout)' })
     .option('only-codes', { type: 'string', array: true, describe: 'Retry only failures with these error codes, e.g. RateLimitExceeded' })
     .option('missing', { type: 'boolean', default: true, describe: 'Also retry requests that never came back (--no-missing: only failures)' })
-    .option('memory', { type: 'string', default: '256MiB', describe: 'Memory for the results before spilling to disk' })
-    .option('tmp-dir', { type: 'string', describe: 'Where spill files go (default: the system temp dir)' })
-    .option('max-line-bytes', { type: 'string', default: '128MiB', describe: 'Longest line accepted' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No summary' })
-    .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON (on stdout with -o, else on stderr)' })
     .example('$0 retry batch.jsonl -r results.jsonl -e errors.jsonl -o retry.jsonl', 'failed and missing requests, same custom_ids')
     .example('$0 retry batch.jsonl -e errors.jsonl --only-codes RateLimitExceeded --no-missing -o retry.jsonl', 'only rate-limited ones');
 }

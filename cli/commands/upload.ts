@@ -9,15 +9,12 @@ import { formatBytes, parseSize } from '../../lib/util/size.ts';
 import { tosUploadStream, type TosUploadResult } from '../../transforms/tos-upload-stream.ts';
 import { interruptSignal, writeSummary } from '../io.ts';
 import { createProgress } from '../progress.ts';
-import { openTos, tosOptions } from '../tos.ts';
+import { openTos, tosOptions, uploadOptions } from '../tos.ts';
 
 function builder(y: Argv) {
-  return tosOptions(y)
+  return uploadOptions(tosOptions(y))
     .positional('source', { type: 'string', demandOption: true, describe: 'File to upload, or - for stdin' })
     .positional('target', { type: 'string', demandOption: true, describe: 'tos://BUCKET/KEY' })
-    .option('part-size', { type: 'string', default: '8MiB', describe: 'Part size (>= 5MiB); raised for large files, grown for long streams' })
-    .option('concurrency', { type: 'number', default: 4, describe: 'Parts uploading at once (memory ≈ part size × (concurrency + 1))' })
-    .option('checkpoint', { type: 'string', describe: 'Resume file: an interrupted upload continues from it and sends only missing parts' })
     .option('content-type', { type: 'string', describe: 'Content-Type of the object (default: application/octet-stream)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress, no summary' })
     .option('json', { type: 'boolean', default: false, describe: 'Print {bucket,key,bytes,parts,crc64,etag,seconds} on stdout when done' })
