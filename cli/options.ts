@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import { ArkBatchError } from '../lib/errors.ts';
+import { parseSize } from '../lib/util/size.ts';
 
 /** Flags shared by every command that reads a tabular source (prep, join, bench, run). */
 export function sourceOptions<T>(y: Argv<T>) {
@@ -93,4 +94,9 @@ export function resultInputOptions<T>(y: Argv<T>) {
     .option('max-line-bytes', { type: 'string', default: '128MiB', describe: 'Longest result line accepted' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No summary' })
     .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON (on stdout with -o, else on stderr)' });
+}
+
+/** The spill flags of `resultInputOptions` as library options. */
+export function spillOptionsFrom(argv: { readonly memory: string; readonly tmpDir?: string; readonly maxLineBytes: string }) {
+  return { memoryBytes: parseSize(argv.memory, '--memory'), tmpDir: argv.tmpDir, maxLineBytes: parseSize(argv.maxLineBytes, '--max-line-bytes') };
 }

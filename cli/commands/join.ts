@@ -1,8 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { JoinOutputSummary } from '../../lib/join/output.ts';
-import { parseSize } from '../../lib/util/size.ts';
 import { interruptSignal, writeSummary } from '../io.ts';
-import { resultInputOptions, sourceOptions } from '../options.ts';
+import { resultInputOptions, sourceOptions, spillOptionsFrom } from '../options.ts';
 import { resolveInputs } from './join-inputs.ts';
 
 function builder(y: Argv) {
@@ -38,9 +37,7 @@ async function handler(argv: Args): Promise<void> {
     raw: argv.raw,
     resultPrefix: argv.resultPrefix,
     orphansPath: argv.orphans,
-    memoryBytes: parseSize(argv.memory, '--memory'),
-    tmpDir: argv.tmpDir,
-    maxLineBytes: parseSize(argv.maxLineBytes, '--max-line-bytes'),
+    ...spillOptionsFrom(argv),
     signal,
   }).finally(() => inputs.cleanup());
   writeSummary(summary, { json: argv.json, quiet: argv.quiet, dataOnStdout: argv.output === undefined, human: describe });

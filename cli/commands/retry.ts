@@ -1,9 +1,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { buildRetry, type RetrySummary } from '../../lib/join/retry.ts';
-import { parseSize } from '../../lib/util/size.ts';
 import { interruptSignal, writeSummary } from '../io.ts';
 import { resolveInputs } from './join-inputs.ts';
-import { resultInputOptions } from '../options.ts';
+import { resultInputOptions, spillOptionsFrom } from '../options.ts';
 
 function builder(y: Argv) {
   return resultInputOptions(y)
@@ -27,9 +26,7 @@ async function handler(argv: Args): Promise<void> {
     output: argv.output ?? process.stdout,
     onlyCodes: argv.onlyCodes,
     includeMissing: argv.missing,
-    memoryBytes: parseSize(argv.memory, '--memory'),
-    tmpDir: argv.tmpDir,
-    maxLineBytes: parseSize(argv.maxLineBytes, '--max-line-bytes'),
+    ...spillOptionsFrom(argv),
     signal,
   }).finally(() => inputs.cleanup());
   writeSummary(summary, { json: argv.json, quiet: argv.quiet, dataOnStdout: argv.output === undefined, human: describe });
