@@ -157,7 +157,7 @@ class Batcher implements LineBatcher {
   }
 
   adopt(buffer: Buffer): void {
-    if (buffer.length === this.#batchBytes && this.#pool.length < 2 * MAX_POOLED) this.#pool.push(buffer);
+    if (buffer.length === this.#batchBytes && this.#pool.length < MAX_POOLED) this.#pool.push(buffer);
   }
 
   #fresh(): Buffer {

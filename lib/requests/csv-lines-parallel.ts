@@ -25,7 +25,10 @@ import { createPieceHandler, deserializeError, OTHER_SHARD, REJECTED, SKIPPED, W
 import type { PrepareOptions, PrepareStats } from './prepare.ts';
 
 export interface ParallelCsvLinesOptions extends CsvLinesOptions {
-  /** Worker threads. */
+  /**
+   * Threads preparing pieces, this one included: `threads - 1` workers, and this thread takes a
+   * piece itself whenever every worker has {@link QUEUE_PER_WORKER} waiting.
+   */
   readonly threads: number;
   /** Input bytes per piece handed to a worker. @default 1048576 (1 MiB) */
   readonly chunkBytes?: number;
@@ -44,12 +47,16 @@ export function parallelCsvLinesApplies(options: PrepareOptions): boolean {
 }
 
 
+/** Pieces queued on a worker before this thread prepares the next one itself. */
+const QUEUE_PER_WORKER = 2;
+
 /** Output buffers sent back to a worker with each piece, at most: a few more than a piece fills. */
-const SPARE_PER_PIECE = 16;
+const SPARE_PER_PIECE = 8;
 
 type Message = ToWorker & { spare: Uint8Array[] };
 
-const WORKER_URL = new URL('./csv-lines-worker.ts', import.meta.url);
+/** The workers' entry, from the package root. */
+export const CSV_LINES_WORKER = 'lib/requests/csv-lines-worker.ts';
 
 export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Transform & { readonly stats: PrepareStats } {
   const stats: PrepareStats = { rowsRead: 0, written: 0, rejected: 0, skipped: 0, otherShards: 0, bytes: 0 };
@@ -77,7 +84,10 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
     batchBytes: options.batchBytes ?? 1 << 18,
   };
   const workers: Worker[] = [];
-  const maxInFlight = 2 * options.threads + 1;
+  const workerCount = Math.max(1, options.threads - 1);
+  // Pieces a worker holds (queued or in work), by worker.
+  const queued: number[] = [];
+  const maxInFlight = QUEUE_PER_WORKER * workerCount + 2;
   let pieces = 0;
   let inFlight = 0;
   // Where the next piece starts, and the file's columns once its first record is seen.
@@ -144,12 +154,14 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
   };
 
   async function startWorkers(): Promise<void> {
-    for (let k = 0; k < options.threads; k++) {
+    for (let k = 0; k < workerCount; k++) {
       // Small young generations: a piece's garbage dies within it, and the heap stays compact.
-      const w = await startTsWorker(WORKER_URL, { workerData: { kind: 'csv-lines', init }, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+      const w = await startTsWorker(CSV_LINES_WORKER, { workerData: { kind: 'csv-lines', init }, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
       workers.push(w);
+      queued.push(0);
       w.on('message', (m: FromWorker) => {
         if (failed) return;
+        queued[k]!--;
         try {
           onDone(m);
         } catch (err) {
@@ -184,20 +196,19 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
 
   /** Prepares the piece here or hands it to a worker; returns a promise while workers are starting. */
   function send(m: Message): Promise<void> | undefined {
-    if (m.seq < minPieces) {
+    if (m.seq >= minPieces && workers.length === 0) return startWorkers().then(() => send(m));
+    // The least busy worker, unless all have enough queued and this thread may help.
+    let k = -1;
+    for (let j = 0; j < workers.length; j++) if (k < 0 || queued[j]! < queued[k]!) k = j;
+    m.spare = spareOut.splice(0, SPARE_PER_PIECE);
+    if (k < 0 || (queued[k]! >= QUEUE_PER_WORKER && options.threads > workers.length)) {
       local ??= createPieceHandler(init);
       onDone(local(m));
       return undefined;
     }
-    if (workers.length === 0) return startWorkers().then(() => post(m));
-    post(m);
+    queued[k]!++;
+    workers[k]!.postMessage(m, [m.data.buffer as ArrayBuffer, ...m.spare.map((b) => b.buffer as ArrayBuffer)]);
     return undefined;
-  }
-
-  function post(m: Message): void {
-    if (failed) return;
-    m.spare = spareOut.splice(0, SPARE_PER_PIECE);
-    workers[m.seq % workers.length]!.postMessage(m, [m.data.buffer as ArrayBuffer, ...m.spare.map((b) => b.buffer as ArrayBuffer)]);
   }
 
   function onDone(m: FromWorker): void {
@@ -221,7 +232,7 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
   }
 
   const recycle = (data: Buffer) => {
-    if (data.buffer.byteLength === init.batchBytes) spareOut.push(Buffer.from(data.buffer));
+    if (data.buffer.byteLength === init.batchBytes && spareOut.length < 2 * SPARE_PER_PIECE) spareOut.push(Buffer.from(data.buffer));
   };
 
   /** The piece's outcomes through the checks of the whole input, row by row, then its lines downstream. */
