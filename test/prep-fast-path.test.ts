@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import { ArkBatchError } from '../lib/errors.ts';
 import { prep, type PrepOptions } from '../lib/prep.ts';
-import type { PrepareOptions } from '../lib/requests/prepare.ts';
+import type { PrepareOptions, PrepareStats } from '../lib/requests/prepare.ts';
 import type { Reject } from '../lib/validate/rejects.ts';
 import { batchLinesFromCsv } from '../transforms/batch-lines-from-csv.ts';
 import { parallelBatchLinesFromCsv, parallelCsvLinesApplies } from '../lib/requests/csv-lines-parallel.ts';
@@ -151,10 +151,14 @@ async function reference(chunks: Buffer[], o: Options): Promise<Outcome> {
 }
 
 /** The fused CSV stage with the precompiled plan. */
-async function fused(chunks: Buffer[], o: Options, batchBytes: number, options = prepareOptions(o, {})): Promise<Outcome> {
+function fused(chunks: Buffer[], o: Options, batchBytes: number, options = prepareOptions(o, {})): Promise<Outcome> {
   const rejects: Reject[] = [];
+  return collectBatches(chunks, batchLinesFromCsv({ ...options, onReject: (r) => rejects.push(r), batchBytes }), rejects);
+}
+
+/** Runs a stage that emits LineBatches; each batch is checked, copied and released (memory may be reused). */
+async function collectBatches(chunks: Buffer[], stage: Transform & { readonly stats: PrepareStats }, rejects: Reject[]): Promise<Outcome> {
   const out: Buffer[] = [];
-  const stage = batchLinesFromCsv({ ...options, onReject: (r) => rejects.push(r), batchBytes });
   try {
     await pipeline(
       Readable.from(chunks),
@@ -164,7 +168,8 @@ async function fused(chunks: Buffer[], o: Options, batchBytes: number, options =
         write(batch: LineBatch, _enc, cb) {
           assert.ok(isLineBatch(batch));
           assert.equal(batch.ends.at(-1), batch.data.length, 'a batch ends at a line end');
-          out.push(batch.data);
+          out.push(Buffer.from(batch.data));
+          batch.release();
           cb();
         },
       }),
@@ -191,29 +196,9 @@ test('the fused CSV path gives the bytes, rejects, errors and counts of the per-
 });
 
 /** The parallel stage (lib/requests/csv-lines-parallel.ts), on this thread or on workers. */
-async function parallel(chunks: Buffer[], options: PrepareOptions, mode: { threads: number; chunkBytes: number; minPieces: number }): Promise<Outcome> {
+function parallel(chunks: Buffer[], options: PrepareOptions, mode: { threads: number; chunkBytes: number; minPieces: number }): Promise<Outcome> {
   const rejects: Reject[] = [];
-  const out: Buffer[] = [];
-  const stage = parallelBatchLinesFromCsv({ ...options, onReject: (r) => rejects.push(r), batchBytes: 64, ...mode });
-  try {
-    await pipeline(
-      Readable.from(chunks),
-      stage,
-      new Writable({
-        objectMode: true,
-        write(batch: LineBatch, _enc, cb) {
-          assert.ok(isLineBatch(batch));
-          assert.equal(batch.ends.at(-1), batch.data.length, 'a batch ends at a line end');
-          out.push(Buffer.from(batch.data));
-          batch.release();
-          cb();
-        },
-      }),
-    );
-  } catch (err) {
-    return { bytes: null, rejects, error: describeError(err), stats: stage.stats };
-  }
-  return { bytes: Buffer.concat(out), rejects, error: null, stats: stage.stats };
+  return collectBatches(chunks, parallelBatchLinesFromCsv({ ...options, onReject: (r) => rejects.push(r), batchBytes: 64, ...mode }), rejects);
 }
 
 /** Options as prep() gives them: no uniqueness table for `row-<n>` ids. */
