@@ -32,7 +32,7 @@ export interface ParallelCsvLinesOptions extends CsvLinesOptions {
   readonly threads: number;
   /** Input bytes per piece handed to a worker. @default 1048576 (1 MiB) */
   readonly chunkBytes?: number;
-  /** Pieces gathered before workers start; an input with fewer is prepared on this thread. @default 8 */
+  /** Pieces prepared on this thread before workers start, so a small input never starts any. @default 8 */
   readonly minPieces?: number;
 }
 
@@ -45,7 +45,6 @@ export interface ParallelCsvLinesOptions extends CsvLinesOptions {
 export function parallelCsvLinesApplies(options: PrepareOptions): boolean {
   return !options.ids || (options.maxRejects ?? 0) === 0;
 }
-
 
 /** Pieces queued on a worker before this thread prepares the next one itself. */
 const QUEUE_PER_WORKER = 2;
@@ -153,6 +152,7 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
     stream.destroy(err as Error);
   };
 
+  let starting: Promise<void> | undefined;
   async function startWorkers(): Promise<void> {
     for (let k = 0; k < workerCount; k++) {
       // Small young generations: a piece's garbage dies within it, and the heap stays compact.
@@ -196,7 +196,11 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
 
   /** Prepares the piece here or hands it to a worker; returns a promise while workers are starting. */
   function send(m: Message): Promise<void> | undefined {
-    if (m.seq >= minPieces && workers.length === 0) return startWorkers().then(() => send(m));
+    if (m.seq >= minPieces && workers.length < workerCount) {
+      // Pieces that come while the workers start wait for them, in order.
+      starting ??= startWorkers();
+      return starting.then(() => send(m));
+    }
     // The least busy worker, unless all have enough queued and this thread may help.
     let k = -1;
     for (let j = 0; j < workers.length; j++) if (k < 0 || queued[j]! < queued[k]!) k = j;
