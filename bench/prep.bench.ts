@@ -1,6 +1,7 @@
 /**
  * `prep` end to end, CSV and Parquet → JSONL, against a naive baseline, each contender in its
- * own process (so peak RSS is that process's own, Node + tsx included):
+ * own process (so peak RSS is that process's own); the `cli` ones run bin/ark-batch.js as a user
+ * does (the dist/ bundle that `npm ci` builds), the others run through tsx:
  *
  * - `cli csv`: `ark-batch prep data.csv --id id --user 'Summarise: {{text}} ({{category}})' --max-tokens 64 -o out.jsonl`
  *   (the fused CSV path on worker threads, one per CPU; validation included: schema, line size,
@@ -27,6 +28,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse';
 import { DATASET_COLUMNS, generateCsv, generateRows } from './gen-dataset.ts';
+import { measureCommand } from '../lib/bench/prep-bench.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TEMPLATE = 'Summarise: {{text}} ({{category}})';
@@ -88,12 +90,7 @@ async function writeParquet(rows: number, path: string): Promise<void> {
 
 /** Runs one contender in this process (child mode) and prints its report as JSON. */
 async function child(contender: Contender, input: string, output: string): Promise<void> {
-  if (contender === 'cli csv' || contender === 'cli csv 1 thread' || contender === 'cli parquet') {
-    const { main } = await import('../cli/main.ts');
-    const threads = contender === 'cli csv 1 thread' ? ['--threads', '1'] : [];
-    const status = await main(['prep', input, '--id', 'id', '--user', TEMPLATE, '--max-tokens', '64', '-o', output, '--quiet', ...threads]);
-    if (status !== 0) throw new Error(`prep exited with ${status}`);
-  } else if (contender === 'lib csv' || contender === 'lib csv per-row') {
+  if (contender === 'lib csv' || contender === 'lib csv per-row') {
     const { prep } = await import('../lib/prep.ts');
     const before = contender === 'lib csv per-row';
     await prep({ input, output, id: { column: 'id' }, user: TEMPLATE, params: { max_tokens: 64 }, fused: !before, precompiled: !before });
@@ -117,6 +114,7 @@ async function child(contender: Contender, input: string, output: string): Promi
 }
 
 function runChild(contender: Contender, input: string, output: string): Promise<{ report: ChildReport; wallMs: number }> {
+  if (isCli(contender)) return runCli(contender, input, output);
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', contender, input, output], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -128,6 +126,18 @@ function runChild(contender: Contender, input: string, output: string): Promise<
       resolve({ report: JSON.parse(out.trim().split('\n').at(-1)!) as ChildReport, wallMs: performance.now() - started });
     });
   });
+}
+
+function isCli(contender: Contender): boolean {
+  return contender.startsWith('cli ');
+}
+
+/** The bin as users run it (the bundle from `npm ci`), measured by its own `--json` summary. */
+async function runCli(contender: Contender, input: string, output: string): Promise<{ report: ChildReport; wallMs: number }> {
+  const threads = contender === 'cli csv 1 thread' ? ['--threads', '1'] : [];
+  const m = await measureCommand<object>(['prep', input, '--id', 'id', '--user', TEMPLATE, '--max-tokens', '64', '-o', output, ...threads], { summaryOnStdout: true });
+  const r = m.summary.resources;
+  return { report: { userMs: r.cpuSeconds * 1000, sysMs: 0, maxRssKiB: r.maxRssBytes / 1024 }, wallMs: m.seconds * 1000 };
 }
 
 /** The output's sha256 and line count, read after the child is gone (not counted in its CPU or RSS). */
