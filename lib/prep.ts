@@ -18,6 +18,12 @@ import { availableParallelism } from 'node:os';
 
 export const DEFAULT_ID_MEMORY_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Default ceiling on prep's threads: past it this thread's replay (ids, limits, output) sets
+ * the pace, and each worker costs ~40 MB.
+ */
+export const DEFAULT_MAX_THREADS = 4;
+
 export interface PrepOptions extends OpenSourceOptions, Omit<PrepareOptions, 'ids' | 'file' | 'onReject'> {
   /** A path or `-` (stdin). */
   readonly input: string;
@@ -43,8 +49,9 @@ export interface PrepOptions extends OpenSourceOptions, Omit<PrepareOptions, 'id
    */
   readonly fused?: boolean;
   /**
-   * Worker threads for the CSV/TSV path (lib/requests/csv-lines-parallel.ts); 1 keeps it on
-   * this thread. An input of fewer than 8 pieces never starts workers. @default os.availableParallelism()
+   * Threads preparing CSV/TSV, this one included (lib/requests/csv-lines-parallel.ts); 1 starts
+   * no worker, and neither does an input of fewer than 8 pieces.
+   * @default min(os.availableParallelism(), {@link DEFAULT_MAX_THREADS})
    */
   readonly threads?: number;
   /** Input bytes per piece handed to a worker thread. @default 1048576 (1 MiB) */
@@ -104,7 +111,7 @@ export async function prep(options: PrepOptions): Promise<PrepSummary> {
     // CSV/TSV: parse, prepare and batch in one stage (lib/requests/csv-lines.ts).
     const counted = countBytes();
     bytesRead = counted.read;
-    const threads = options.threads ?? availableParallelism();
+    const threads = options.threads ?? Math.min(availableParallelism(), DEFAULT_MAX_THREADS);
     const csvOptions = {
       ...prepareOptions,
       delimiter: options.delimiter ?? (input.format === 'tsv' ? '\t' : ','),
