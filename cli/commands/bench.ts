@@ -6,15 +6,21 @@ import { ArkBatchError } from '../../lib/errors.ts';
 import type { BenchRun, PrepBenchResult } from '../../lib/bench/prep-bench.ts';
 import { formatBytes } from '../../lib/util/size.ts';
 import { prepArgsFrom, sourceOptions, templateOptions } from '../options.ts';
+import { interruptSignal } from '../io.ts';
+import { uploadOptions } from '../tos.ts';
+import { openUploadTarget } from '../bench-upload.ts';
 
 function builder(y: Argv) {
-  return templateOptions(sourceOptions(y))
+  return uploadOptions(templateOptions(sourceOptions(y)))
     .positional('source', { type: 'string', describe: 'Your source file (or use --synthetic)' })
     .option('synthetic', { type: 'boolean', default: false, describe: 'Benchmark the seeded synthetic dataset (id,int,float,category,text with quotes, newlines, CJK)' })
     .option('rows', { type: 'string', default: '100000', describe: 'Synthetic rows; a comma list gives one run per size, e.g. 10000,100000,1000000' })
     .option('synthetic-format', { choices: ['csv', 'jsonl', 'parquet'] as const, default: 'csv' as const, describe: 'Format of the synthetic source' })
     .option('seed', { type: 'number', default: 1, describe: 'Seed of the synthetic dataset' })
-    .option('stages', { type: 'string', default: 'prep', describe: 'Stages to measure: prep (to a discarding sink), upload (prep streamed into a multipart upload to a local serve), join (with --synthetic: a seeded shuffled job output joined back)' })
+    .option('stages', { type: 'string', default: 'prep', describe: 'Stages to measure: prep (to a discarding sink), upload (prep streamed into a multipart upload, see --upload-to), join (with --synthetic: a seeded shuffled job output joined back)' })
+    .option('upload-to', { choices: ['local', 'tos'] as const, describe: 'Target of the upload stage: a loopback serve in this process, or real TOS under --upload-prefix (default: tos when --upload-prefix is given, else local)' })
+    .option('upload-prefix', { type: 'string', describe: 'tos://BUCKET/PREFIX/ for the upload stage: objects go under PREFIX/ark-batch-bench/<time>-<random>/ and are removed afterwards. TOS config as for upload: VOLC_ACCESSKEY, VOLC_SECRETKEY, VOLC_SESSION_TOKEN, VOLC_REGION, TOS_ENDPOINT' })
+    .option('keep', { type: 'boolean', default: false, describe: 'Keep the objects the upload stage wrote to TOS (default: removed, and unfinished uploads aborted, when the bench ends)' })
     .option('runs', { type: 'number', default: 3, describe: 'Timed runs after one warm-up' })
     .option('report', { type: 'string', describe: 'Write a Markdown report (and an SVG chart beside it)' })
     .option('json', { type: 'boolean', default: false, describe: 'Print the results as JSON on stdout' })
@@ -33,6 +39,8 @@ async function handler(argv: Args): Promise<void> {
   }
   if (!argv.synthetic && !argv.source) throw new ArkBatchError('E_USAGE', 'Give a SOURCE file or --synthetic');
   const { benchPrep } = await import('../../lib/bench/prep-bench.ts');
+  // Ctrl-C stops the running child (which aborts its upload) and still removes the bench's objects.
+  const signal = interruptSignal();
   const log = (s: string) => argv.quiet || process.stderr.write(s + '\n');
   const prepArgs = prepArgsFrom(argv as unknown as Record<string, unknown>);
   const results: PrepBenchResult[] = [];
@@ -41,10 +49,9 @@ async function handler(argv: Args): Promise<void> {
     const inputs = argv.synthetic ? await syntheticInputs(argv, work!, log) : [{ path: argv.source as string, rows: undefined }];
     // The synthetic data has an id column and a text column; a bare `--synthetic` uses them.
     const args = argv.synthetic && argv.user === undefined && argv.body === undefined ? ['--id', 'id', '--user', 'Summarise: {{text}}', ...prepArgs] : prepArgs;
-    // The upload stage sends to a loopback serve in this process, as a user's own serve would be.
-    const server = stages.includes('upload') ? await (await import('../../lib/local/server.ts')).startLocalServer() : undefined;
+    // The upload stage sends to real TOS under a scratch prefix, or to a loopback serve in this process.
+    const upload = stages.includes('upload') ? await openUploadTarget(argv, log) : undefined;
     try {
-      if (server) await server.store.createBucket('bench');
       for (const { path: source, rows } of inputs) {
         const label = rows === undefined ? source : `synthetic-${rows}.${argv.syntheticFormat}`;
         for (const stage of stages) {
@@ -62,15 +69,19 @@ async function handler(argv: Args): Promise<void> {
             prepArgs: args,
             runs: argv.runs,
             target: argv.target,
-            upload: stage === 'upload' && server ? { ...server, bucket: 'bench' } : undefined,
+            signal,
+            upload: stage === 'upload' && upload ? { ...upload.target, keyPrefix: `${upload.target.keyPrefix}${basename(label)}-` } : undefined,
             onRun,
           });
           results.push({ ...r, source: label });
         }
       }
-    } finally {
-      await server?.close();
+    } catch (err) {
+      // The run's own error is the one to report; a failed cleanup is told, not thrown over it.
+      await upload?.close().catch((e: Error) => log(`bench: cleanup failed too: ${e.message}`));
+      throw err;
     }
+    await upload?.close();
   } finally {
     if (work) await rm(work, { recursive: true, force: true });
   }
@@ -122,7 +133,7 @@ function describe(r: PrepBenchResult): string {
     return `bench: join ${r.source}: ${Math.round(r.rowsPerSecond.median).toLocaleString('en-US')} rows/s, ${r.mbPerSecondIn.median.toFixed(1)} MB/s of source + results, peak RSS ${formatBytes(r.maxRssBytes.max)}`;
   }
   return (
-    `bench: ${r.stage} ${r.source}: ${Math.round(r.rowsPerSecond.median).toLocaleString('en-US')} rows/s, ${r.mbPerSecondIn.median.toFixed(1)} MB/s in ` +
+    `bench: ${r.stage}${r.uploadTarget ? ` (to ${r.uploadTarget})` : ''} ${r.source}: ${Math.round(r.rowsPerSecond.median).toLocaleString('en-US')} rows/s, ${r.mbPerSecondIn.median.toFixed(1)} MB/s in ` +
     `(${r.mbPerSecondIn.min.toFixed(1)}–${r.mbPerSecondIn.max.toFixed(1)}), ${r.mbPerSecondOut.median.toFixed(1)} MB/s out, peak RSS ${formatBytes(r.maxRssBytes.max)}; ` +
     `${r.lines} lines, ${formatBytes(r.bytesOut)}, ~${r.estimatedInputTokens} input tokens (estimate); ` +
     `needs ${p.parts} file${p.parts === 1 ? '' : 's'} under ${formatBytes(p.maxFileBytes)} → ${p.jobs} job${p.jobs === 1 ? '' : 's'}, ~${p.seconds.toFixed(1)} s of prep`

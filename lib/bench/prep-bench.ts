@@ -25,8 +25,10 @@ export interface Stat {
 }
 
 export interface PrepBenchResult {
-  /** `prep` to a discarding sink, or `upload`: prep streamed into a multipart upload to a local serve. */
+  /** `prep` to a discarding sink, `upload`: prep streamed into a multipart upload, or `join`. */
   readonly stage: 'prep' | 'upload' | 'join';
+  /** Where the upload stage sent its objects: `local serve` or `tos://bucket/prefix/`. */
+  readonly uploadTarget?: string;
   readonly source: string;
   readonly format: string;
   readonly sizeBytes: number;
@@ -64,13 +66,25 @@ export interface PrepBenchOptions {
   readonly runs?: number;
   /** @default 'ark' */
   readonly target?: Target;
+  /** Stops the running child (SIGTERM, so it cleans up) and the runs after it. */
+  readonly signal?: AbortSignal;
   /** Told after each run (warm-up included). */
   readonly onRun?: (run: BenchRun, index: number, warmup: boolean) => void;
-  /**
-   * Measure prep streamed into a TOS multipart upload instead (`prep --upload`), against this
-   * service: its endpoint and credentials reach the child through the environment.
-   */
-  readonly upload?: { readonly tosEndpoint: string; readonly accessKey: string; readonly secretKey: string; readonly region: string; readonly bucket: string };
+  /** Measure prep streamed into a TOS multipart upload instead (`prep --upload`). */
+  readonly upload?: BenchUploadTarget;
+}
+
+/** Where the upload stage writes: run i goes to `tos://{bucket}/{keyPrefix}{i}.jsonl`. */
+export interface BenchUploadTarget {
+  readonly bucket: string;
+  /** Prepended to each run's key; a scratch prefix the caller removes afterwards. */
+  readonly keyPrefix: string;
+  /** How reports name the target: `local serve` or `tos://bucket/prefix/`. */
+  readonly label: string;
+  /** The child prep's environment (TOS endpoint and credentials). @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /** More `prep --upload` flags, such as `--part-size 16MiB --concurrency 8`. */
+  readonly args?: readonly string[];
 }
 
 /**
@@ -81,18 +95,18 @@ export async function benchPrep(options: PrepBenchOptions): Promise<PrepBenchRes
   if (options.source === '-') throw new ArkBatchError('E_USAGE', 'bench needs a file to read several times, not stdin');
   const sizeBytes = (await stat(options.source)).size;
   const target = options.target ?? 'ark';
-  const warm = await prepOnce(options.source, [...options.prepArgs, '--estimate-tokens']);
+  const warm = await prepOnce(options.source, [...options.prepArgs, '--estimate-tokens'], undefined, options.signal);
   options.onRun?.(warm, 0, true);
   const up = options.upload;
-  const env = up && { ...process.env, TOS_ENDPOINT: up.tosEndpoint, VOLC_ACCESSKEY: up.accessKey, VOLC_SECRETKEY: up.secretKey, VOLC_REGION: up.region };
   const runs: BenchRun[] = [];
   for (let i = 0; i < (options.runs ?? 3); i++) {
-    const args = up ? [...options.prepArgs, '--upload', `tos://${up.bucket}/bench-${process.pid}-${i}.jsonl`] : options.prepArgs;
-    const run = await prepOnce(options.source, args, env);
+    const args = up ? [...options.prepArgs, ...(up.args ?? []), '--upload', `tos://${up.bucket}/${up.keyPrefix}${i + 1}.jsonl`] : options.prepArgs;
+    const run = await prepOnce(options.source, args, up?.env, options.signal);
     runs.push(run);
     options.onRun?.(run, i + 1, false);
   }
-  return summarizeRuns(up ? 'upload' : 'prep', options.source, sizeBytes, runs, warm, target);
+  const result = summarizeRuns(up ? 'upload' : 'prep', options.source, sizeBytes, runs, warm, target);
+  return up ? { ...result, uploadTarget: up.label } : result;
 }
 
 /** Median and spread of the timed runs; the warm-up gives sizes and the token estimate. */
@@ -146,10 +160,10 @@ interface MeasuredCommand<S> {
  * dropped (a discarding sink). The summary is the last line of stderr, or of stdout when the
  * command's data goes elsewhere (`summaryOnStdout`).
  */
-export function measureCommand<S>(args: readonly string[], options: { env?: NodeJS.ProcessEnv; summaryOnStdout?: boolean } = {}): Promise<MeasuredCommand<S>> {
+export function measureCommand<S>(args: readonly string[], options: { env?: NodeJS.ProcessEnv; summaryOnStdout?: boolean; signal?: AbortSignal } = {}): Promise<MeasuredCommand<S>> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env });
+    const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env, signal: options.signal, killSignal: 'SIGTERM' });
     let stdoutBytes = 0;
     let stdout = '';
     let stderr = '';
@@ -162,7 +176,8 @@ export function measureCommand<S>(args: readonly string[], options: { env?: Node
     child.once('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (code !== 0) {
-        reject(new ArkBatchError('E_USAGE', `${args[0]} failed during the benchmark (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' ')}`));
+        // Exit 3 is a service failure (an upload to TOS, say): keep it one for the bench's caller too.
+        reject(new ArkBatchError(code === 3 ? 'E_TOS' : 'E_USAGE', `${args[0]} failed during the benchmark (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' ')}`));
         return;
       }
       const last = (options.summaryOnStdout ? stdout : stderr).trim().split('\n').pop() ?? '';
@@ -172,9 +187,9 @@ export function measureCommand<S>(args: readonly string[], options: { env?: Node
 }
 
 /** One prep; with `--upload` the data goes to TOS and the summary comes on stdout. */
-async function prepOnce(source: string, prepArgs: readonly string[], env?: NodeJS.ProcessEnv): Promise<BenchRun> {
+async function prepOnce(source: string, prepArgs: readonly string[], env?: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<BenchRun> {
   const uploading = prepArgs.includes('--upload');
-  const m = await measureCommand<{ rowsRead: number; written: number; bytesIn: number; bytes: number; estimatedInputTokens?: number }>(['prep', source, ...prepArgs], { env, summaryOnStdout: uploading });
+  const m = await measureCommand<{ rowsRead: number; written: number; bytesIn: number; bytes: number; estimatedInputTokens?: number }>(['prep', source, ...prepArgs], { env, summaryOnStdout: uploading, signal });
   const s = m.summary;
   return {
     seconds: m.seconds,

@@ -29,6 +29,8 @@ export function markdownReport(results: readonly PrepBenchResult[], ctx: ReportC
         `| ${int(r.estimatedInputTokens)} | ${r.projection.parts} / ${r.projection.jobs} |`,
     );
   }
+  const targets = [...new Set(results.flatMap((r) => (r.uploadTarget ? [r.uploadTarget] : [])))];
+  if (targets.length) lines.push('', `Upload stage target: ${targets.join(', ')}.`);
   if (chartFile) lines.push('', `![throughput by input size](${chartFile})`);
   lines.push('', 'Token counts are estimates (lib/requests/tokens.ts); parts are files under the target\'s file limit, one batch job each.', '');
   return lines.join('\n');
