@@ -7,11 +7,12 @@ import type { BenchRun, PrepBenchResult } from '../../lib/bench/prep-bench.ts';
 import { formatBytes } from '../../lib/util/size.ts';
 import { prepArgsFrom, sourceOptions, templateOptions } from '../options.ts';
 import { interruptSignal } from '../io.ts';
+import { tokenCounterFrom, describeTokens, tokenizerOptions } from '../tokenizer.ts';
 import { uploadOptions } from '../tos.ts';
 import { openUploadTarget } from '../bench-upload.ts';
 
 function builder(y: Argv) {
-  return uploadOptions(templateOptions(sourceOptions(y)))
+  return tokenizerOptions(uploadOptions(templateOptions(sourceOptions(y))))
     .positional('source', { type: 'string', describe: 'Your source file (or use --synthetic)' })
     .option('synthetic', { type: 'boolean', default: false, describe: 'Benchmark the seeded synthetic dataset (id,int,float,category,text with quotes, newlines, CJK)' })
     .option('rows', { type: 'string', default: '100000', describe: 'Synthetic rows; a comma list gives one run per size, e.g. 10000,100000,1000000' })
@@ -41,6 +42,7 @@ async function handler(argv: Args): Promise<void> {
   const { benchPrep } = await import('../../lib/bench/prep-bench.ts');
   // Ctrl-C stops the running child (which aborts its upload) and still removes the bench's objects.
   const signal = interruptSignal();
+  const tokens = argv.tokenizer === undefined ? undefined : await tokenCounterFrom(argv);
   const log = (s: string) => argv.quiet || process.stderr.write(s + '\n');
   const prepArgs = prepArgsFrom(argv as unknown as Record<string, unknown>);
   const results: PrepBenchResult[] = [];
@@ -70,6 +72,7 @@ async function handler(argv: Args): Promise<void> {
             runs: argv.runs,
             target: argv.target,
             signal,
+            tokens,
             upload: stage === 'upload' && upload ? { ...upload.target, keyPrefix: `${upload.target.keyPrefix}${basename(label)}-` } : undefined,
             onRun,
           });
@@ -135,7 +138,7 @@ function describe(r: PrepBenchResult): string {
   return (
     `bench: ${r.stage}${r.uploadTarget ? ` (to ${r.uploadTarget})` : ''} ${r.source}: ${Math.round(r.rowsPerSecond.median).toLocaleString('en-US')} rows/s, ${r.mbPerSecondIn.median.toFixed(1)} MB/s in ` +
     `(${r.mbPerSecondIn.min.toFixed(1)}–${r.mbPerSecondIn.max.toFixed(1)}), ${r.mbPerSecondOut.median.toFixed(1)} MB/s out, peak RSS ${formatBytes(r.maxRssBytes.max)}; ` +
-    `${r.lines} lines, ${formatBytes(r.bytesOut)}, ~${r.estimatedInputTokens} input tokens (estimate); ` +
+    `${r.lines} lines, ${formatBytes(r.bytesOut)}, ${describeTokens(r.inputTokens, r)}; ` +
     `needs ${p.parts} file${p.parts === 1 ? '' : 's'} under ${formatBytes(p.maxFileBytes)} → ${p.jobs} job${p.jobs === 1 ? '' : 's'}, ~${p.seconds.toFixed(1)} s of prep`
   );
 }

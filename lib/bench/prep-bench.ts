@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { ArkBatchError } from '../errors.ts';
 import { TARGET_LIMITS, type Target } from '../requests/targets.ts';
+import type { TokenCounter } from '../requests/tokenizer.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/ark-batch.js', import.meta.url));
 
@@ -15,7 +16,8 @@ export interface BenchRun {
   readonly lines: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
-  readonly estimatedInputTokens?: number;
+  /** Input tokens of the lines (warm-up run only), counted as the result's `tokens` says. */
+  readonly inputTokens?: number;
 }
 
 export interface Stat {
@@ -40,8 +42,14 @@ export interface PrepBenchResult {
   readonly maxRssBytes: Stat;
   readonly lines: number;
   readonly bytesOut: number;
-  /** From the warm-up run (a documented estimator, see lib/requests/tokens.ts). */
-  readonly estimatedInputTokens: number;
+  /** Input tokens of the output, from the warm-up run. */
+  readonly inputTokens: number;
+  /** `estimated` (the documented heuristic of lib/requests/tokens.ts) or `exact` (a model's tokenizer). */
+  readonly tokens: 'estimated' | 'exact';
+  /** The tokenizer file, when `tokens` is `exact`. */
+  readonly tokenizer?: string;
+  /** The same as `inputTokens` when they are estimated (the field's earlier name); absent when exact. */
+  readonly estimatedInputTokens?: number;
   readonly projection: Projection;
 }
 
@@ -66,6 +74,11 @@ export interface PrepBenchOptions {
   readonly runs?: number;
   /** @default 'ark' */
   readonly target?: Target;
+  /**
+   * Counts input tokens with this (a tokenizer from `loadTokenizer`) instead of prep's estimate:
+   * the warm-up's output is read back line by line in this process. @default the estimate
+   */
+  readonly tokens?: TokenCounter;
   /** Stops the running child (SIGTERM, so it cleans up) and the runs after it. */
   readonly signal?: AbortSignal;
   /** Told after each run (warm-up included). */
@@ -95,7 +108,8 @@ export async function benchPrep(options: PrepBenchOptions): Promise<PrepBenchRes
   if (options.source === '-') throw new ArkBatchError('E_USAGE', 'bench needs a file to read several times, not stdin');
   const sizeBytes = (await stat(options.source)).size;
   const target = options.target ?? 'ark';
-  const warm = await prepOnce(options.source, [...options.prepArgs, '--estimate-tokens'], undefined, options.signal);
+  const tokens = options.tokens?.kind === 'exact' ? options.tokens : undefined;
+  const warm = tokens ? await prepCountingTokens(options.source, options.prepArgs, tokens, options.signal) : await prepOnce(options.source, [...options.prepArgs, '--estimate-tokens'], undefined, options.signal);
   options.onRun?.(warm, 0, true);
   const up = options.upload;
   const runs: BenchRun[] = [];
@@ -105,12 +119,14 @@ export async function benchPrep(options: PrepBenchOptions): Promise<PrepBenchRes
     runs.push(run);
     options.onRun?.(run, i + 1, false);
   }
-  const result = summarizeRuns(up ? 'upload' : 'prep', options.source, sizeBytes, runs, warm, target);
+  const result = summarizeRuns(up ? 'upload' : 'prep', options.source, sizeBytes, runs, warm, target, tokens);
   return up ? { ...result, uploadTarget: up.label } : result;
 }
 
 /** Median and spread of the timed runs; the warm-up gives sizes and the token estimate. */
-export function summarizeRuns(stage: PrepBenchResult['stage'], source: string, sizeBytes: number, runs: readonly BenchRun[], warm: BenchRun, target: Target): PrepBenchResult {
+export function summarizeRuns(stage: PrepBenchResult['stage'], source: string, sizeBytes: number, runs: readonly BenchRun[], warm: BenchRun, target: Target, tokens?: TokenCounter): PrepBenchResult {
+  const inputTokens = warm.inputTokens ?? 0;
+  const exact = tokens?.kind === 'exact';
   const rate = (f: (r: BenchRun) => number) => stats(runs.map(f));
   const seconds = rate((r) => r.seconds);
   return {
@@ -126,7 +142,9 @@ export function summarizeRuns(stage: PrepBenchResult['stage'], source: string, s
     maxRssBytes: rate((r) => r.maxRssBytes),
     lines: warm.lines,
     bytesOut: warm.bytesOut,
-    estimatedInputTokens: warm.estimatedInputTokens ?? 0,
+    inputTokens,
+    tokens: exact ? 'exact' : 'estimated',
+    ...(exact ? { tokenizer: tokens.tokenizer } : { estimatedInputTokens: inputTokens }),
     projection: project(target, warm.bytesOut, warm.lines, seconds.median),
   };
 }
@@ -160,7 +178,7 @@ interface MeasuredCommand<S> {
  * dropped (a discarding sink). The summary is the last line of stderr, or of stdout when the
  * command's data goes elsewhere (`summaryOnStdout`).
  */
-export function measureCommand<S>(args: readonly string[], options: { env?: NodeJS.ProcessEnv; summaryOnStdout?: boolean; signal?: AbortSignal } = {}): Promise<MeasuredCommand<S>> {
+export function measureCommand<S>(args: readonly string[], options: { env?: NodeJS.ProcessEnv; summaryOnStdout?: boolean; signal?: AbortSignal; onStdout?: (chunk: Buffer) => void } = {}): Promise<MeasuredCommand<S>> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env, signal: options.signal, killSignal: 'SIGTERM' });
@@ -169,6 +187,7 @@ export function measureCommand<S>(args: readonly string[], options: { env?: Node
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => {
       stdoutBytes += c.length;
+      options.onStdout?.(c);
       if (options.summaryOnStdout) stdout += c.toString();
     });
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -199,6 +218,49 @@ async function prepOnce(source: string, prepArgs: readonly string[], env?: NodeJ
     lines: s.written,
     bytesIn: s.bytesIn,
     bytesOut: uploading ? s.bytes : m.stdoutBytes || s.bytes,
-    estimatedInputTokens: s.estimatedInputTokens,
+    inputTokens: s.estimatedInputTokens,
+  };
+}
+
+/**
+ * The warm-up with exact tokens: prep's JSONL comes back through this process, where each
+ * line's body is counted with the tokenizer (prep itself only knows the estimate). Lines are
+ * bounded by prep's --max-line-bytes, and so is the carry-over between chunks.
+ */
+async function prepCountingTokens(source: string, prepArgs: readonly string[], tokens: TokenCounter, signal?: AbortSignal): Promise<BenchRun> {
+  let carry: Buffer[] = [];
+  let total = 0;
+  let failure: unknown;
+  const countLine = (line: Buffer) => {
+    if (line.length > 0) total += tokens.countBody((JSON.parse(line.toString('utf8')) as { body?: unknown }).body);
+  };
+  const onStdout = (chunk: Buffer) => {
+    if (failure) return;
+    try {
+      let start = 0;
+      for (let nl = chunk.indexOf(10); nl >= 0; start = nl + 1, nl = chunk.indexOf(10, start)) {
+        const piece = chunk.subarray(start, nl);
+        countLine(carry.length ? Buffer.concat([...carry, piece]) : piece);
+        carry = [];
+      }
+      if (start < chunk.length) carry.push(chunk.subarray(start));
+    } catch (err) {
+      // Reported once the child is done: an event handler must not throw.
+      failure = err;
+    }
+  };
+  const m = await measureCommand<{ rowsRead: number; written: number; bytesIn: number; bytes: number }>(['prep', source, ...prepArgs], { onStdout, signal });
+  if (!failure && carry.length) countLine(Buffer.concat(carry));
+  if (failure) throw new ArkBatchError('E_JSONL_PARSE', `Cannot count the tokens of prep's output: ${(failure as Error).message}`, { cause: failure });
+  const s = m.summary;
+  return {
+    seconds: m.seconds,
+    cpuSeconds: s.resources.cpuSeconds,
+    maxRssBytes: s.resources.maxRssBytes,
+    rows: s.rowsRead,
+    lines: s.written,
+    bytesIn: s.bytesIn,
+    bytesOut: m.stdoutBytes || s.bytes,
+    inputTokens: total,
   };
 }
