@@ -101,6 +101,26 @@ describe('bench --stages upload against TOS (a serve standing in for it)', () =>
     }
   });
 
+  test('stopping the bench (SIGTERM) stops its run, leaves nothing under the prefix and exits 130', async () => {
+    // Every part fails and is retried with backoff: the run is mid-upload for seconds.
+    const stalling = await startLocalServer({ faults: 'uploadPart=1:500' });
+    try {
+      await stalling.store.createBucket('bench-bkt');
+      const r = await bench(['--synthetic', '--rows', '20000', '--stages', 'upload', '--runs', '3', '--part-size', '5MiB', '--upload-prefix', 'tos://bench-bkt/team/'], tosEnv(stalling), async (pid) => {
+        while ((await uploadsUnder(stalling, 'team/')).length === 0) await sleep(50);
+        process.kill(pid, 'SIGTERM');
+      });
+      assert.equal(r.code, 130, r.stderr);
+      assert.match(r.stderr, /SIGTERM, stopping and cleaning up/);
+      assert.match(r.stderr, /bench: removed 0 objects.* under tos:\/\/bench-bkt\/team\/ark-batch-bench\//);
+      assert.doesNotMatch(r.stderr, /run 2:/);
+      assert.deepEqual(await uploadsUnder(stalling, 'team/'), []);
+      assert.deepEqual(await keysUnder(stalling, 'team/'), []);
+    } finally {
+      await stalling.close();
+    }
+  });
+
   test('the upload target flags are checked before anything runs', async () => {
     const cases: [string[], RegExp][] = [
       [['--upload-to', 'tos'], /--upload-to tos needs --upload-prefix/],

@@ -25,7 +25,12 @@ function builder(y: Argv) {
     .option('runs', { type: 'number', default: 3, describe: 'Timed runs after one warm-up' })
     .option('report', { type: 'string', describe: 'Write a Markdown report (and an SVG chart beside it)' })
     .option('json', { type: 'boolean', default: false, describe: 'Print the results as JSON on stdout' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false });
+    .option('quiet', { alias: 'q', type: 'boolean', default: false })
+    // Each run uploads a fresh object; there is nothing to resume.
+    .hide('checkpoint')
+    .example("$0 bench reviews.csv --id id --user 'Classify: {{review}}' --tokenizer ./doubao/tokenizer.json", 'your data, exact input tokens from the model\'s tokenizer')
+    .example('$0 bench --synthetic --rows 100000 --stages prep,upload --upload-prefix tos://my-bucket/tmp/', 'upload to TOS under tmp/ark-batch-bench/<time>-<random>/, removed afterwards')
+    .example('$0 bench --synthetic --rows 10000,100000,1000000 --report bench.md', 'the seeded dataset at three sizes, with a chart');
 }
 
 type Args = ArgumentsCamelCase<ReturnType<typeof builder> extends Argv<infer T> ? T : never>;

@@ -181,7 +181,12 @@ interface MeasuredCommand<S> {
 export function measureCommand<S>(args: readonly string[], options: { env?: NodeJS.ProcessEnv; summaryOnStdout?: boolean; signal?: AbortSignal; onStdout?: (chunk: Buffer) => void } = {}): Promise<MeasuredCommand<S>> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env, signal: options.signal, killSignal: 'SIGTERM' });
+    options.signal?.throwIfAborted();
+    const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env });
+    // Stopped: SIGTERM lets the child unwind (abort its upload); we report once it has exited,
+    // so whatever the caller cleans up next is no longer being written.
+    const stop = () => child.kill('SIGTERM');
+    options.signal?.addEventListener('abort', stop, { once: true });
     let stdoutBytes = 0;
     let stdout = '';
     let stderr = '';
@@ -193,7 +198,13 @@ export function measureCommand<S>(args: readonly string[], options: { env?: Node
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.once('error', reject);
     child.once('close', (code) => {
+      options.signal?.removeEventListener('abort', stop);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (options.signal?.aborted) {
+        // Named as a stopped pipeline is, so the CLI exits 130 like every other command.
+        reject(Object.assign(new Error(`${args[0]} was stopped`, { cause: options.signal.reason }), { name: 'AbortError' }));
+        return;
+      }
       if (code !== 0) {
         // Exit 3 is a service failure (an upload to TOS, say): keep it one for the bench's caller too.
         reject(new ArkBatchError(code === 3 ? 'E_TOS' : 'E_USAGE', `${args[0]} failed during the benchmark (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' ')}`));
