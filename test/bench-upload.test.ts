@@ -132,6 +132,9 @@ describe('bench --stages upload against TOS (a serve standing in for it)', () =>
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, message);
     }
+    const prepOnly = await bench(['--synthetic', '--rows', '10', '--runs', '1', '--upload-prefix', 'tos://bench-bkt/x/'], tosEnv(server));
+    assert.equal(prepOnly.code, 2);
+    assert.match(prepOnly.stderr, /add upload to --stages/);
     const noKeys = await bench(['--synthetic', '--rows', '10', '--stages', 'upload', '--runs', '1', '--upload-prefix', 'tos://bench-bkt/x/'], { TOS_ENDPOINT: server.tosEndpoint });
     assert.equal(noKeys.code, 2);
     assert.match(noKeys.stderr, /E_CONFIG VOLC_ACCESSKEY is not set/);

@@ -44,6 +44,9 @@ async function handler(argv: Args): Promise<void> {
     throw new ArkBatchError('E_USAGE', '--stages join needs --synthetic: the generated job output must match the source\'s custom_ids');
   }
   if (!argv.synthetic && !argv.source) throw new ArkBatchError('E_USAGE', 'Give a SOURCE file or --synthetic');
+  if (!stages.includes('upload') && (argv.uploadTo !== undefined || argv.uploadPrefix !== undefined)) {
+    throw new ArkBatchError('E_USAGE', '--upload-to and --upload-prefix set the target of the upload stage: add upload to --stages');
+  }
   const { benchPrep } = await import('../../lib/bench/prep-bench.ts');
   // Ctrl-C stops the running child (which aborts its upload) and still removes the bench's objects.
   const signal = interruptSignal();

@@ -56,7 +56,9 @@ export async function loadTokenizer(path: string, options: LoadTokenizerOptions 
     : path;
   const json = await readJson(file, true);
   const config = (await readJson(join(dirname(file), 'tokenizer_config.json'), false)) ?? {};
-  const { Tokenizer } = await import('@huggingface/tokenizers');
+  const { Tokenizer } = await import('@huggingface/tokenizers').catch((err: Error) => {
+    throw new ArkBatchError('E_CONFIG', `Cannot load @huggingface/tokenizers (reinstall ark-batch's dependencies): ${err.message}`, { cause: err });
+  });
   let tokenizer: InstanceType<typeof Tokenizer>;
   try {
     tokenizer = new Tokenizer(json as object, config as object);
