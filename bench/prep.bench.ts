@@ -3,7 +3,9 @@
  * own process (so peak RSS is that process's own, Node + tsx included):
  *
  * - `cli csv`: `ark-batch prep data.csv --id id --user 'Summarise: {{text}} ({{category}})' --max-tokens 64 -o out.jsonl`
- *   (the fused CSV path; validation included: schema, line size, custom_id uniqueness);
+ *   (the fused CSV path on worker threads, one per CPU; validation included: schema, line size,
+ *   custom_id uniqueness);
+ * - `cli csv 1 thread`: the same with `--threads 1` (no workers);
  * - `lib csv`: the same through `prep()` from a script (no CLI start-up: yargs, every command module);
  * - `lib csv per-row`: `prep()` with `fused: false, precompiled: false` — the composable per-row
  *   stages with the reference encoder, i.e. the path before the fast path existed;
@@ -28,7 +30,7 @@ import { DATASET_COLUMNS, generateCsv, generateRows } from './gen-dataset.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TEMPLATE = 'Summarise: {{text}} ({{category}})';
-const CONTENDERS = ['cli csv', 'lib csv', 'lib csv per-row', 'cli parquet', 'naive csv'] as const;
+const CONTENDERS = ['cli csv', 'cli csv 1 thread', 'lib csv', 'lib csv per-row', 'cli parquet', 'naive csv'] as const;
 type Contender = (typeof CONTENDERS)[number];
 
 interface ChildReport {
@@ -86,9 +88,10 @@ async function writeParquet(rows: number, path: string): Promise<void> {
 
 /** Runs one contender in this process (child mode) and prints its report as JSON. */
 async function child(contender: Contender, input: string, output: string): Promise<void> {
-  if (contender === 'cli csv' || contender === 'cli parquet') {
+  if (contender === 'cli csv' || contender === 'cli csv 1 thread' || contender === 'cli parquet') {
     const { main } = await import('../cli/main.ts');
-    const status = await main(['prep', input, '--id', 'id', '--user', TEMPLATE, '--max-tokens', '64', '-o', output, '--quiet']);
+    const threads = contender === 'cli csv 1 thread' ? ['--threads', '1'] : [];
+    const status = await main(['prep', input, '--id', 'id', '--user', TEMPLATE, '--max-tokens', '64', '-o', output, '--quiet', ...threads]);
     if (status !== 0) throw new Error(`prep exited with ${status}`);
   } else if (contender === 'lib csv' || contender === 'lib csv per-row') {
     const { prep } = await import('../lib/prep.ts');

@@ -1,8 +1,33 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx's loader, so `npx ark-batch` works right after `npm ci`
-// with no build step.
-import { register } from 'tsx/esm/api';
+// Runs the CLI from its bundle (dist/cli.mjs, built by `npm ci` through `prepare`) when every
+// source is older than it, else from the TypeScript sources through tsx's loader, so that
+// `npx ark-batch` works right after `npm ci` and an edited checkout never runs stale code.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-register();
-const { main } = await import('../cli/main.ts');
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bundle = `${root}dist/cli.mjs`;
+
+/** True when a file under `dir` changed after `time`. */
+function changedSince(dir, time) {
+  return readdirSync(dir, { withFileTypes: true }).some((e) => {
+    const path = `${dir}/${e.name}`;
+    return e.isDirectory() ? changedSince(path, time) : statSync(path).mtimeMs > time;
+  });
+}
+
+function bundleIsFresh() {
+  if (process.env.ARK_BATCH_SOURCES === '1' || !existsSync(bundle)) return false;
+  const built = statSync(bundle).mtimeMs;
+  return statSync(`${root}package.json`).mtimeMs <= built && !['cli', 'lib', 'transforms'].some((d) => changedSince(`${root}${d}`, built));
+}
+
+let main;
+if (bundleIsFresh()) {
+  ({ main } = await import('../dist/cli.mjs'));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('../cli/main.ts'));
+}
 process.exitCode = await main(process.argv.slice(2));

@@ -13,6 +13,8 @@ import { linesToFile } from '../transforms/lines-to-file.ts';
 import { linesToParts } from '../transforms/lines-to-parts.ts';
 import { prepareRequests } from '../transforms/prepare-requests.ts';
 import { batchLinesFromCsv } from '../transforms/batch-lines-from-csv.ts';
+import { parallelBatchLinesFromCsv, parallelCsvLinesApplies } from './requests/csv-lines-parallel.ts';
+import { availableParallelism } from 'node:os';
 
 export const DEFAULT_ID_MEMORY_BYTES = 8 * 1024 * 1024;
 
@@ -40,6 +42,13 @@ export interface PrepOptions extends OpenSourceOptions, Omit<PrepareOptions, 'id
    * false runs the composable per-row stages instead. Same output either way. @default true
    */
   readonly fused?: boolean;
+  /**
+   * Worker threads for the CSV/TSV path (lib/requests/csv-lines-parallel.ts); 1 keeps it on
+   * this thread. An input of fewer than 8 pieces never starts workers. @default os.availableParallelism()
+   */
+  readonly threads?: number;
+  /** Input bytes per piece handed to a worker thread. @default 1048576 (1 MiB) */
+  readonly pieceBytes?: number;
 }
 
 export interface PrepSummary extends PrepareStats {
@@ -95,11 +104,13 @@ export async function prep(options: PrepOptions): Promise<PrepSummary> {
     // CSV/TSV: parse, prepare and batch in one stage (lib/requests/csv-lines.ts).
     const counted = countBytes();
     bytesRead = counted.read;
-    preparer = batchLinesFromCsv({
+    const threads = options.threads ?? availableParallelism();
+    const csvOptions = {
       ...prepareOptions,
       delimiter: options.delimiter ?? (input.format === 'tsv' ? '\t' : ','),
       header: options.header ?? true,
-    });
+    };
+    preparer = threads > 1 && parallelCsvLinesApplies(csvOptions) ? parallelBatchLinesFromCsv({ ...csvOptions, threads, chunkBytes: options.pieceBytes }) : batchLinesFromCsv(csvOptions);
     stages.push(input.bytes, counted.stream, preparer);
     const stats = preparer.stats;
     if (options.onProgress) stages.push(progressTap(options.onProgress, bytesRead, () => stats.rowsRead, 1));

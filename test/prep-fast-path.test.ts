@@ -9,14 +9,16 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import { ArkBatchError } from '../lib/errors.ts';
 import { prep, type PrepOptions } from '../lib/prep.ts';
-import type { PrepareOptions } from '../lib/requests/prepare.ts';
+import type { PrepareOptions, PrepareStats } from '../lib/requests/prepare.ts';
 import type { Reject } from '../lib/validate/rejects.ts';
 import { batchLinesFromCsv } from '../transforms/batch-lines-from-csv.ts';
+import { parallelBatchLinesFromCsv, parallelCsvLinesApplies } from '../lib/requests/csv-lines-parallel.ts';
+import { idsUniqueByConstruction } from '../lib/requests/custom-id.ts';
 import { prepareRequests } from '../transforms/prepare-requests.ts';
 import { rowsFromCsv } from '../transforms/rows-from-csv.ts';
 import { isLineBatch, type LineBatch } from '../lib/jsonl/line-batch.ts';
@@ -149,10 +151,14 @@ async function reference(chunks: Buffer[], o: Options): Promise<Outcome> {
 }
 
 /** The fused CSV stage with the precompiled plan. */
-async function fused(chunks: Buffer[], o: Options, batchBytes: number): Promise<Outcome> {
+function fused(chunks: Buffer[], o: Options, batchBytes: number, options = prepareOptions(o, {})): Promise<Outcome> {
   const rejects: Reject[] = [];
+  return collectBatches(chunks, batchLinesFromCsv({ ...options, onReject: (r) => rejects.push(r), batchBytes }), rejects);
+}
+
+/** Runs a stage that emits LineBatches; each batch is checked, copied and released (memory may be reused). */
+async function collectBatches(chunks: Buffer[], stage: Transform & { readonly stats: PrepareStats }, rejects: Reject[]): Promise<Outcome> {
   const out: Buffer[] = [];
-  const stage = batchLinesFromCsv({ ...prepareOptions(o, { onReject: (r) => rejects.push(r) }), batchBytes });
   try {
     await pipeline(
       Readable.from(chunks),
@@ -162,7 +168,8 @@ async function fused(chunks: Buffer[], o: Options, batchBytes: number): Promise<
         write(batch: LineBatch, _enc, cb) {
           assert.ok(isLineBatch(batch));
           assert.equal(batch.ends.at(-1), batch.data.length, 'a batch ends at a line end');
-          out.push(batch.data);
+          out.push(Buffer.from(batch.data));
+          batch.release();
           cb();
         },
       }),
@@ -185,6 +192,47 @@ test('the fused CSV path gives the bytes, rejects, errors and counts of the per-
       if (want.bytes !== null) assert.equal(got.bytes!.toString('latin1'), want.bytes.toString('latin1'));
     }),
     { numRuns: 300 },
+  );
+});
+
+/** The parallel stage (lib/requests/csv-lines-parallel.ts), on this thread or on workers. */
+function parallel(chunks: Buffer[], options: PrepareOptions, mode: { threads: number; chunkBytes: number; minPieces: number }): Promise<Outcome> {
+  const rejects: Reject[] = [];
+  return collectBatches(chunks, parallelBatchLinesFromCsv({ ...options, onReject: (r) => rejects.push(r), batchBytes: 64, ...mode }), rejects);
+}
+
+/** Options as prep() gives them: no uniqueness table for `row-<n>` ids. */
+function prepLikeOptions(o: Options): PrepareOptions {
+  return prepareOptions(o, { ids: idsUniqueByConstruction(o.id ?? {}) ? null : mapIds() });
+}
+
+async function sameAsFused(csv: Buffer, o: Options, cuts: number[], mode: { threads: number; chunkBytes: number; minPieces: number }): Promise<void> {
+  fc.pre(parallelCsvLinesApplies(prepLikeOptions(o)));
+  const chunks = splitAt(csv, cuts);
+  // Each run its own uniqueness table.
+  const want = await fused(chunks, o, 1 << 16, prepLikeOptions(o));
+  const got = await parallel(chunks, prepLikeOptions(o), mode);
+  assert.equal(got.error, want.error);
+  assert.deepEqual(got.rejects, want.rejects);
+  assert.deepEqual(got.stats, want.stats);
+  if (want.bytes !== null) assert.equal(got.bytes!.toString('latin1'), want.bytes.toString('latin1'));
+}
+
+test("the parallel CSV stage gives the fused path's bytes, rejects, errors and counts (pieces on this thread)", async () => {
+  await fc.assert(
+    fc.asyncProperty(csvArb, optionsArb, cutsArb, fc.integer({ min: 1, max: 300 }), (csv, o, cuts, chunkBytes) =>
+      sameAsFused(csv, o, cuts, { threads: 2, chunkBytes, minPieces: Infinity }),
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('the parallel CSV stage on worker threads gives the same as the fused path', async () => {
+  await fc.assert(
+    fc.asyncProperty(csvArb, optionsArb, cutsArb, fc.integer({ min: 1, max: 200 }), fc.constantFrom(1, 2, 3), (csv, o, cuts, chunkBytes, threads) =>
+      sameAsFused(csv, o, cuts, { threads, chunkBytes, minPieces: 0 }),
+    ),
+    { numRuns: 25 },
   );
 });
 

@@ -56,6 +56,7 @@ export async function prepOptionsFromArgs(argv: PrepFlags) {
     rejectsPath: argv.rejects,
     maxLineBytes: parseSize(argv.maxLineBytes, '--max-line-bytes'),
     idMemoryBytes: parseSize(argv.idMemory, '--id-memory'),
+    threads: parseThreads(argv.threads),
   };
 }
 
@@ -80,6 +81,13 @@ export interface PrepFlags {
   readonly rejects?: string;
   readonly maxLineBytes: string;
   readonly idMemory: string;
+  readonly threads?: number;
+}
+
+function parseThreads(n: number | undefined): number | undefined {
+  if (n === undefined) return undefined;
+  if (!Number.isInteger(n) || n < 1) throw new ArkBatchError('E_USAGE', `Expected --threads to be a whole number of at least 1, got ${n}`);
+  return n;
 }
 
 async function handler(argv: Args): Promise<void> {

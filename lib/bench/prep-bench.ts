@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { ArkBatchError } from '../errors.ts';
 import { TARGET_LIMITS, type Target } from '../requests/targets.ts';
 import type { TokenCounter } from '../requests/tokenizer.ts';
+import { packagePath } from '../util/package-root.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/ark-batch.js', import.meta.url));
+const BIN = packagePath('bin/ark-batch.js');
 
 /** One measured `prep` run, in its own process so peak RSS is that run's alone. */
 export interface BenchRun {

@@ -39,8 +39,32 @@ class Batch implements LineBatch {
 /** Released buffers kept for reuse; the producer rarely runs further ahead of its sink. */
 const MAX_POOLED = 8;
 
+/**
+ * A batch over lines encoded elsewhere (a worker's, lib/requests/csv-lines-parallel.ts);
+ * `onRelease` gets its memory back once a sink is done with it.
+ */
+export function lineBatchOf(data: Buffer, ends: readonly number[], onRelease?: (data: Buffer) => void): LineBatch {
+  return new ForeignBatch(data, ends, onRelease);
+}
+
+class ForeignBatch implements LineBatch {
+  #onRelease: ((data: Buffer) => void) | undefined;
+  constructor(
+    readonly data: Buffer,
+    readonly ends: readonly number[],
+    onRelease: ((data: Buffer) => void) | undefined,
+  ) {
+    this.#onRelease = onRelease;
+  }
+  release(): void {
+    const f = this.#onRelease;
+    this.#onRelease = undefined;
+    f?.(this.data);
+  }
+}
+
 export function isLineBatch(value: unknown): value is LineBatch {
-  return value instanceof Batch;
+  return value instanceof Batch || value instanceof ForeignBatch;
 }
 
 export interface LineBatcherOptions {
@@ -73,6 +97,8 @@ export interface LineBatcher {
   add(line: string): void;
   /** Hands on the lines gathered so far, if any. */
   flush(): void;
+  /** Takes a batch-sized buffer released elsewhere (memory that came back from another thread). */
+  adopt(buffer: Buffer): void;
 }
 
 class Batcher implements LineBatcher {
@@ -128,6 +154,10 @@ class Batcher implements LineBatcher {
   #batch(buf: Buffer, end: number): Batch {
     // Only buffers of the standard size go back to the pool.
     return new Batch(buf.subarray(0, end), this.#ends, buf, buf.length === this.#batchBytes ? this.#pool : null);
+  }
+
+  adopt(buffer: Buffer): void {
+    if (buffer.length === this.#batchBytes && this.#pool.length < MAX_POOLED) this.#pool.push(buffer);
   }
 
   #fresh(): Buffer {

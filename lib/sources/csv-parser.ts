@@ -56,6 +56,13 @@ export interface CsvParser {
   push(chunk: Uint8Array, onRecord: OnCsvRecord): void;
   /** Flushes the last record (no final newline needed). Throws on an unclosed quote. */
   end(onRecord: OnCsvRecord): void;
+  /** Physical line of the next byte to scan: after `end()`, 1 + the line breaks seen (relative to `startLine`). */
+  readonly line: number;
+  /**
+   * Starts over on another input (a worker's next byte range) with these position options,
+   * keeping the memory of the last one.
+   */
+  reset(options?: Pick<CsvParserOptions, 'bom' | 'startLine' | 'startOffset'>): void;
 }
 
 /** csv-parse options under which csv-parse and this parser agree (used by the differential tests). */
@@ -114,31 +121,49 @@ export function createCsvParser(options: CsvParserOptions = {}): CsvParser {
   }
   const file = options.file;
   const encoding: BufferEncoding = options.latin1 ? 'latin1' : 'utf8';
-  let bomPending = options.bom ?? true;
+  let bomPending: boolean;
 
   // The unparsed tail (the record in progress) lives at the front of `buf`; new chunks are
   // appended, so a huge record is copied O(1) times amortized instead of once per chunk.
   let buf: Buffer = Buffer.alloc(0);
-  let len = 0;
+  let len: number;
   // Absolute offset of buf[0] in the input.
-  let base = options.startOffset ?? 0;
+  let base: number;
 
-  let state = FIELD_START;
-  let pos = 0; // next byte to scan
-  let recStart = 0; // first byte of the record in progress
-  let recLine = options.startLine ?? 1;
-  let line = recLine; // line at `pos`
-  let fieldStart = 0;
-  let quoteLine = 0;
-  let escaped = false; // the quoted field in progress contains ""
+  let state: number;
+  let pos: number; // next byte to scan
+  let recStart: number; // first byte of the record in progress
+  let recLine: number;
+  let line: number; // line at `pos`
+  let fieldStart: number;
+  let quoteLine: number;
+  let escaped: boolean; // the quoted field in progress contains ""
   // Field boundaries of the record in progress: [start, end, kind] triples (buf positions).
   const fields: number[] = [];
-  let nf = 0;
+  let nf: number;
   // buf[0, validUpTo) is known to be valid UTF-8. `stuck` means the bytes right after it failed,
   // so later records are checked one by one until the failing region has been consumed.
-  let validUpTo = 0;
-  let stuck = false;
-  let ended = false;
+  let validUpTo: number;
+  let stuck: boolean;
+  let ended: boolean;
+  function start(at: Pick<CsvParserOptions, 'bom' | 'startLine' | 'startOffset'>): void {
+    bomPending = at.bom ?? true;
+    len = 0;
+    base = at.startOffset ?? 0;
+    state = FIELD_START;
+    pos = 0;
+    recStart = 0;
+    recLine = at.startLine ?? 1;
+    line = recLine;
+    fieldStart = 0;
+    quoteLine = 0;
+    escaped = false;
+    nf = 0;
+    validUpTo = 0;
+    stuck = false;
+    ended = false;
+  }
+  start(options);
   // Scan-local: the bytes being scanned and cached positions of the next LF / CR in them.
   let view: Buffer = buf;
   let nextLF = -1;
@@ -443,6 +468,12 @@ export function createCsvParser(options: CsvParserOptions = {}): CsvParser {
   }
 
   return {
+    get line() {
+      return line;
+    },
+    reset(at = {}) {
+      start(at);
+    },
     push(chunk, onRecord) {
       if (ended) throw new ArkBatchError('E_USAGE', 'push() after end()');
       if (chunk.length === 0) return;

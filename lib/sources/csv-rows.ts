@@ -13,6 +13,13 @@ export interface CsvRowBuilderOptions {
   readonly file?: string;
   /** Cells arrive as latin1 binary strings (parser option `latin1`); rows are marked `binary`. */
   readonly latin1?: boolean;
+  /**
+   * Columns known already (a byte range after the header, lib/requests/csv-lines-parallel.ts):
+   * every record is a data row, checked against these.
+   */
+  readonly columns?: readonly string[];
+  /** Data rows before the first one built here. @default 0 */
+  readonly rowOffset?: number;
 }
 
 /** Returns the Row for a record, or undefined for the header record. Throws on a bad header. */
@@ -22,17 +29,13 @@ export function createCsvRowBuilder(options: CsvRowBuilderOptions = {}): CsvRowB
   const header = options.header ?? true;
   const file = options.file;
   const latin1 = options.latin1 ?? false;
-  let columns: readonly string[] | undefined;
-  let index = 0;
+  let columns: readonly string[] | undefined = options.columns;
+  let index = options.rowOffset ?? 0;
 
   return (cells, line, invalidUtf8) => {
     if (columns === undefined) {
-      if (header) {
-        if (invalidUtf8) throw new ArkBatchError('E_ENCODING', 'header is not valid UTF-8', { file, line });
-        columns = Object.freeze(checkHeader(latin1 ? cells.map(fromBinary) : cells, file, line));
-        return undefined;
-      }
-      columns = Object.freeze(cells.map((_, i) => String(i + 1)));
+      columns = csvColumns(cells, line, invalidUtf8, options);
+      if (header) return undefined;
     }
     index++;
     let error: ArkBatchError | undefined;
@@ -50,6 +53,17 @@ export function createCsvRowBuilder(options: CsvRowBuilderOptions = {}): CsvRowB
     if (error) return latin1 ? { index, line, columns, cells, binary: true, error } : { index, line, columns, cells, error };
     return latin1 ? { index, line, columns, cells, binary: true } : { index, line, columns, cells };
   };
+}
+
+/**
+ * The columns a file's first record gives: its names (checked) with a header, else "1", "2", ….
+ * Throws on a bad header.
+ */
+export function csvColumns(cells: readonly string[], line: number, invalidUtf8: boolean, options: CsvRowBuilderOptions = {}): readonly string[] {
+  if (!(options.header ?? true)) return Object.freeze(cells.map((_, i) => String(i + 1)));
+  const file = options.file;
+  if (invalidUtf8) throw new ArkBatchError('E_ENCODING', 'header is not valid UTF-8', { file, line });
+  return Object.freeze(checkHeader(options.latin1 ? cells.map(fromBinary) : [...cells], file, line));
 }
 
 function fromBinary(cell: string): string {

@@ -36,7 +36,11 @@ export function rowToObject(row: Row): Record<string, unknown> {
   const columns = row.columns ?? [];
   const cells = row.cells ?? [];
   const n = Math.max(columns.length, cells.length);
-  for (let i = 0; i < n; i++) out[columns[i] ?? `_${i + 1}`] = row.binary ? textOf(cells[i]!) : cells[i];
+  for (let i = 0; i < n; i++) {
+    const cell = cells[i];
+    // A short (ragged) row has no cell for the last columns.
+    out[columns[i] ?? `_${i + 1}`] = row.binary && cell !== undefined ? textOf(cell) : cell;
+  }
   return out;
 }
 

@@ -1,0 +1,207 @@
+/**
+ * The worker side of the parallel CSV path (lib/requests/csv-lines-parallel.ts). A worker gets
+ * pieces of the input that hold whole records (lib/sources/csv-chunks.ts), each with the row and
+ * line numbers it starts at and the columns, frames them and runs the whole per-row preparer
+ * on their rows (template, custom_id, schema, line size), writing the lines into batches that
+ * are transferred, not copied, back.
+ *
+ * What needs the whole input stays on the main thread, which replays the outcomes in source
+ * order: custom_id uniqueness, file limits, the reject policy and the rejects file. So the
+ * worker's preparer rejects without limit and records each accepted line's custom_id and row.
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { ArkBatchError, type ErrorCode } from '../errors.ts';
+import { createLineBatcher, type LineBatch } from '../jsonl/line-batch.ts';
+import { createCsvParser, type OnCsvRecord } from '../sources/csv-parser.ts';
+import { createCsvRowBuilder } from '../sources/csv-rows.ts';
+import type { Row } from '../sources/row.ts';
+import type { Reject } from '../validate/rejects.ts';
+import { createPreparer, type PrepareOptions } from './prepare.ts';
+
+/** What every worker is started with (plain data: it crosses the thread boundary). */
+export interface CsvWorkerInit {
+  readonly prepare: PrepareOptions;
+  readonly delimiter?: string;
+  readonly header: boolean;
+  readonly maxRecordBytes?: number;
+  readonly batchBytes: number;
+}
+
+/** An error as plain data, rebuilt on the main thread with its class, code and context. */
+export interface SerializedError {
+  readonly code?: string;
+  readonly detail?: string;
+  readonly message: string;
+  readonly stack?: string;
+  readonly context?: { file?: string; row?: number; line?: number; customId?: string };
+}
+
+export interface ToWorker {
+  readonly seq: number;
+  readonly data: Uint8Array;
+  /** The piece starts the input (a BOM may lead it). */
+  readonly first: boolean;
+  /** Data rows and line breaks before the piece. */
+  readonly rowOffset: number;
+  readonly lineOffset: number;
+  /** Undefined until the file's first record has been seen. */
+  readonly columns: readonly string[] | undefined;
+  /** The piece's first record is the file's header. */
+  readonly skipFirst: boolean;
+  /** What the main thread counted (lib/sources/csv-chunks.ts), checked against the parser's framing. */
+  readonly records: number;
+  readonly lines: number;
+  /** Output buffers the main thread is done with, for the batcher to reuse. */
+  readonly spare: readonly Uint8Array[];
+}
+
+export interface FromWorker {
+  readonly seq: number;
+  /** The piece's memory, handed back for the next piece. */
+  readonly piece: Uint8Array;
+  readonly batches: readonly { readonly data: Uint8Array; readonly ends: readonly number[] }[];
+  /** The accepted lines' custom_ids (binary strings) end to end, `idLengths` long each. */
+  readonly ids: string;
+  readonly idLengths: readonly number[];
+  readonly rows: readonly number[];
+  readonly lineNumbers: readonly number[];
+  /** Rejects in order. */
+  readonly rejects: readonly { readonly reject: Reject; readonly error: SerializedError }[];
+  /** Each row's outcome in order ({@link WRITTEN}, {@link REJECTED}, …), so the main thread counts exactly where a run stops. */
+  readonly outcomes: Uint8Array;
+  /** The piece ended in an error after the outcomes above. */
+  readonly error?: SerializedError;
+}
+
+export const WRITTEN = 0;
+export const REJECTED = 1;
+export const SKIPPED = 2;
+export const OTHER_SHARD = 3;
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof ArkBatchError) {
+    return { code: err.code, detail: err.detail, message: err.message, context: { file: err.file, row: err.row, line: err.line, customId: err.customId } };
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { message: e.message, stack: e.stack };
+}
+
+export function deserializeError(s: SerializedError): Error {
+  if (s.code !== undefined) return new ArkBatchError(s.code as ErrorCode, s.detail ?? s.message, s.context);
+  const e = new Error(s.message);
+  if (s.stack) e.stack = s.stack;
+  return e;
+}
+
+/** Serves one main thread over `port` until it closes. */
+export function serveCsvLines(port: MessagePort, init: CsvWorkerInit): void {
+  const handle = createPieceHandler(init);
+  port.on('message', (m: ToWorker) => {
+    const reply = handle(m);
+    port.postMessage(reply, [reply.piece.buffer as ArrayBuffer, ...reply.batches.map((b) => b.data.buffer as ArrayBuffer)]);
+  });
+}
+
+/**
+ * Prepares one piece after another; the reply's buffers (the piece and the batches) belong to
+ * the caller. The main thread calls it directly for inputs too small to start workers for.
+ */
+export function createPieceHandler(init: CsvWorkerInit): (m: ToWorker) => FromWorker {
+  const file = init.prepare.file;
+  // The accepted lines of the piece being prepared, recorded as the checker accepts them.
+  let ids = '';
+  let idLengths: number[] = [];
+  let rows: number[] = [];
+  let lineNumbers: number[] = [];
+  let rejects: { reject: Reject; error: SerializedError }[] = [];
+  let outcomes = new Uint8Array(1024);
+  let nOutcomes = 0;
+  let current: Row | undefined;
+  const preparer = createPreparer({
+    ...init.prepare,
+    ids: {
+      add(id, row) {
+        ids += id;
+        idLengths.push(id.length);
+        rows.push(row);
+        lineNumbers.push(current?.line ?? 0);
+        return null;
+      },
+    },
+    maxFileBytes: undefined,
+    maxLines: undefined,
+    maxRejects: Number.MAX_SAFE_INTEGER,
+    onReject: (reject, error) => rejects.push({ reject, error: serializeError(error) }),
+  });
+  let batches: LineBatch[] = [];
+  const batcher = createLineBatcher({ batchBytes: init.batchBytes, binary: true, onBatch: (b) => batches.push(b) });
+
+  // One parser for all pieces: a new one would take a new piece-sized buffer each time.
+  const parser = createCsvParser({ delimiter: init.delimiter, file, maxRecordBytes: init.maxRecordBytes, latin1: true });
+  return (m) => {
+    for (const b of m.spare) batcher.adopt(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    let error: unknown;
+    const stats = preparer.stats;
+    parser.reset({ bom: m.first, startLine: m.lineOffset + 1 });
+    const toRow = createCsvRowBuilder({ header: init.header, file, latin1: true, columns: m.columns, rowOffset: m.rowOffset });
+    let records = 0;
+    const onRecord: OnCsvRecord = (cells, line, invalid) => {
+      if (records++ === 0 && m.skipFirst) return;
+      const row = toRow(cells, line, invalid);
+      if (row === undefined) return;
+      current = row;
+      const lines = idLengths.length;
+      const rejected = rejects.length;
+      const skipped = stats.skipped;
+      const otherShards = stats.otherShards;
+      preparer.prepareInto(row, batcher);
+      if (nOutcomes === outcomes.length) {
+        const more = new Uint8Array(2 * nOutcomes);
+        more.set(outcomes);
+        outcomes = more;
+      }
+      if (idLengths.length > lines) outcomes[nOutcomes++] = WRITTEN;
+      else if (rejects.length > rejected) outcomes[nOutcomes++] = REJECTED;
+      else if (stats.skipped > skipped) outcomes[nOutcomes++] = SKIPPED;
+      else if (stats.otherShards > otherShards) outcomes[nOutcomes++] = OTHER_SHARD;
+      else throw new ArkBatchError('E_INTEGRITY', 'a row left no outcome', { file, row: row.index });
+    };
+    try {
+      const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+      parser.push(data, onRecord);
+      parser.end(onRecord);
+      const lines = parser.line - 1 - m.lineOffset;
+      if (records !== m.records || lines !== m.lines) {
+        throw new ArkBatchError('E_INTEGRITY', `piece ${m.seq} framed as ${records} records / ${lines} lines, counted ${m.records} / ${m.lines}`, { file, line: m.lineOffset + 1 });
+      }
+    } catch (err) {
+      error = err;
+    }
+    batcher.flush();
+    const out = batches.map((b) => ({ data: b.data, ends: b.ends }));
+    const reply: FromWorker = {
+      seq: m.seq,
+      piece: m.data,
+      batches: out,
+      ids,
+      idLengths,
+      rows,
+      lineNumbers,
+      rejects,
+      outcomes: outcomes.slice(0, nOutcomes),
+      error: error === undefined ? undefined : serializeError(error),
+    };
+    batches = [];
+    ids = '';
+    idLengths = [];
+    rows = [];
+    lineNumbers = [];
+    rejects = [];
+    nOutcomes = 0;
+    current = undefined;
+    return reply;
+  };
+}
+if (parentPort && (workerData as { kind?: string } | undefined)?.kind === 'csv-lines') {
+  serveCsvLines(parentPort, (workerData as { init: CsvWorkerInit }).init);
+}
