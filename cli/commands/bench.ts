@@ -70,7 +70,7 @@ async function handler(argv: Args): Promise<void> {
             log(`  ${warmup ? 'warm-up' : `run ${i}`}: ${run.seconds.toFixed(2)} s, ${(run.bytesIn / 1e6 / run.seconds).toFixed(1)} MB/s, CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${formatBytes(run.maxRssBytes)}`);
           if (stage === 'join') {
             const { benchJoin } = await import('../../lib/bench/join-bench.ts');
-            const r = await benchJoin({ source, rows: rows!, dir: work!, joinArgs: joinArgsOf(args), runs: argv.runs, onRun });
+            const r = await benchJoin({ source, rows: rows!, dir: work!, joinArgs: joinArgsOf(args), runs: argv.runs, signal, onRun });
             results.push({ ...r, source: label });
             continue;
           }
@@ -89,7 +89,7 @@ async function handler(argv: Args): Promise<void> {
       }
     } catch (err) {
       // The run's own error is the one to report; a failed cleanup is told, not thrown over it.
-      await upload?.close().catch((e: Error) => log(`bench: cleanup failed too: ${e.message}`));
+      await upload?.close().catch((e: Error) => process.stderr.write(`ark-batch: bench cleanup failed too: ${e.message}\n`));
       throw err;
     }
     await upload?.close();
