@@ -1,5 +1,7 @@
-// Throughput of the token estimator on chat bodies, against a naive regex tokenizer as baseline.
-// Run: node --import tsx bench/tokens.bench.ts [lines]
+// Throughput of the token estimator on chat bodies, against a naive regex tokenizer as baseline,
+// and of exact counting with a Hugging Face tokenizer.json when one is given.
+// Run: node --import tsx bench/tokens.bench.ts [lines] [tokenizer.json]
+import { loadTokenizer } from '../lib/requests/tokenizer.ts';
 import { estimateBodyTokens } from '../lib/requests/tokens.ts';
 
 const lines = Number(process.argv[2] ?? 200_000);
@@ -36,3 +38,7 @@ function run(name: string, fn: (b: (typeof bodies)[number]) => number): void {
 process.stdout.write(`node ${process.version}, ${lines} bodies, ${(bytes / 2 ** 20).toFixed(1)} MiB of JSON\n`);
 run('regex baseline', naive);
 run('estimateBodyTokens', estimateBodyTokens);
+if (process.argv[3]) {
+  const exact = await loadTokenizer(process.argv[3]);
+  run('tokenizer (exact)', exact.countBody);
+}

@@ -25,7 +25,8 @@ export * from './requests/build.ts';
 export * from './requests/prepare.ts';
 export * from './requests/shard.ts';
 export { chatBodySchema, chatBodyValidator, describeSchemaError } from './requests/schema.ts';
-export { estimateTokens, estimateBodyTokens } from './requests/tokens.ts';
+export { estimateTokens, estimateBodyTokens, countBodyTokens } from './requests/tokens.ts';
+export { loadTokenizer, estimatedTokens, describeTokenCounter, type TokenCounter, type LoadTokenizerOptions } from './requests/tokenizer.ts';
 export { buildRequests } from '../transforms/build-requests.ts';
 export { validateRequests } from '../transforms/validate-requests.ts';
 export { prepareRequests } from '../transforms/prepare-requests.ts';
@@ -55,7 +56,7 @@ export { batchLinesFromCsv, type BatchLinesFromCsvOptions } from '../transforms/
 export { prep, DEFAULT_ID_MEMORY_BYTES, type PrepOptions, type PrepSummary } from './prep.ts';
 export { runPipeline, type RunStages, type RunOptions } from './run/run.ts';
 export { runKey, statePath, loadRunState, saveRunState, RUN_STAGES, type RunState, type RunStage, type UploadedInput } from './run/state.ts';
-export { benchPrep, project as projectFiles, stats as benchStats, type PrepBenchResult, type PrepBenchOptions, type BenchRun, type Projection } from './bench/prep-bench.ts';
+export { benchPrep, project as projectFiles, stats as benchStats, type PrepBenchResult, type PrepBenchOptions, type BenchRun, type BenchUploadTarget, type Projection } from './bench/prep-bench.ts';
 export { markdownReport, throughputSvg } from './bench/report.ts';
 export { generateRows, generateCsv, generateJsonl, generateParquet, DATASET_COLUMNS, type DatasetRow } from './bench/synthetic.ts';
 
@@ -66,6 +67,7 @@ export { createUploader, type TosUploadOptions, type TosUploadResult, type Uploa
 export { tosUploadStream, type TosUploadWritable } from '../transforms/tos-upload-stream.ts';
 export { tosObjectStream, downloadToFile, type TosObjectStreamOptions, type TosObjectInfo, type DownloadResult } from './tos/download.ts';
 export { listObjects, type ListObjectsOptions, type ListedEntry } from './tos/list.ts';
+export { removePrefix, type RemovePrefixOptions, type RemovePrefixResult } from './tos/remove-prefix.ts';
 
 // Ark batch jobs: the signed OpenAPI client, job calls, waiting, result files.
 export { createArkOpenApiClient, ArkApiError, isArkApiError, ARK_OPENAPI_VERSION, type ArkOpenApiClient, type ArkOpenApiClientOptions, type ArkResponse, type RetryInfo } from './ark/openapi-client.ts';

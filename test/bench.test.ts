@@ -34,10 +34,10 @@ test('bench --synthetic counts every row, writes a well-formed report and chart,
   try {
     const report = join(dir, 'out', 'report.md');
     const { stdout } = await run(process.execPath, [BIN, 'bench', '--synthetic', '--rows', '300,700', '--synthetic-format', 'jsonl', '--runs', '1', '--report', report, '--json', '-q']);
-    const results = JSON.parse(stdout) as { runs: { rows: number; lines: number }[]; lines: number; estimatedInputTokens: number; projection: { parts: number } }[];
+    const results = JSON.parse(stdout) as { runs: { rows: number; lines: number }[]; lines: number; inputTokens: number; tokens: string; projection: { parts: number } }[];
     assert.deepEqual(results.map((r) => r.lines), [300, 700]);
     assert.deepEqual(results.map((r) => r.runs[0]!.rows), [300, 700]);
-    assert.ok(results.every((r) => r.estimatedInputTokens > 0 && r.projection.parts === 1));
+    assert.ok(results.every((r) => r.inputTokens > 0 && r.tokens === 'estimated' && r.projection.parts === 1));
     const md = await readFile(report, 'utf8');
     assert.equal(md.split('\n').filter((l) => l.startsWith('| prep |')).length, 2);
     assert.match(md, /!\[throughput by input size\]\(report\.svg\)/);

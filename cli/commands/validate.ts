@@ -1,11 +1,12 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { ArkBatchError } from '../../lib/errors.ts';
 import { formatBytes, parseSize } from '../../lib/util/size.ts';
-import type { ValidateSummary } from '../../lib/validate/validate-lines.ts';
+import type { ValidateFileSummary } from '../../lib/validate/validate-file.ts';
 import { interruptSignal } from '../io.ts';
+import { describeTokens, tokenCounterFrom, tokenizerOptions } from '../tokenizer.ts';
 
 function builder(y: Argv) {
-  return y
+  return tokenizerOptions(y)
     .positional('file', { type: 'string', default: '-', describe: 'Batch JSONL file, or - for stdin' })
     .option('target', { choices: ['ark', 'openai'] as const, default: 'ark' as const, describe: 'Line shape and file limits' })
     .option('max-file-bytes', { type: 'string', describe: 'File size limit (default: 5GiB for Ark, 200MB for OpenAI)' })
@@ -21,7 +22,9 @@ type Args = ArgumentsCamelCase<ReturnType<typeof builder> extends Argv<infer T> 
 async function handler(argv: Args): Promise<void> {
   const shown: ArkBatchError[] = [];
   const { validateFile } = await import('../../lib/validate/validate-file.ts');
+  const tokens = argv.tokenizer === undefined ? undefined : await tokenCounterFrom(argv);
   const summary = await validateFile({
+    tokens,
     input: argv.file as string,
     target: argv.target,
     maxFileBytes: argv.maxFileBytes === undefined ? undefined : parseSize(argv.maxFileBytes, '--max-file-bytes'),
@@ -45,10 +48,10 @@ async function handler(argv: Args): Promise<void> {
   if (!summary.valid) process.exitCode = 1;
 }
 
-function describe(s: ValidateSummary): string {
+function describe(s: ValidateFileSummary): string {
   return (
     `validate: ${s.file}: ${s.valid ? 'valid' : `${s.problems} problem${s.problems === 1 ? '' : 's'}`} — ` +
-    `${s.lines} lines, ${formatBytes(s.bytes)}, ${s.ids} unique ids, ~${s.estimatedInputTokens ?? 0} input tokens (estimate)`
+    `${s.lines} lines, ${formatBytes(s.bytes)}, ${s.ids} unique ids, ${describeTokens(s.inputTokens, s)}`
   );
 }
 

@@ -14,6 +14,8 @@ export interface JoinBenchOptions {
   /** @default 3 */
   readonly runs?: number;
   readonly onRun?: (run: BenchRun, index: number, warmup: boolean) => void;
+  /** Stops the running join (SIGTERM) and the runs after it. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -26,7 +28,7 @@ export async function benchJoin(options: JoinBenchOptions): Promise<PrepBenchRes
   await generateResults({ rows: options.rows, resultsPath, errorsPath });
   const sizeBytes = (await Promise.all([options.source, resultsPath, errorsPath].map((p) => stat(p)))).reduce((n, s) => n + s.size, 0);
   const once = async (): Promise<BenchRun> => {
-    const m = await measureCommand<{ rows: number }>(['join', options.source, ...options.joinArgs, '-r', resultsPath, '-e', errorsPath]);
+    const m = await measureCommand<{ rows: number }>(['join', options.source, ...options.joinArgs, '-r', resultsPath, '-e', errorsPath], { signal: options.signal });
     return { seconds: m.seconds, cpuSeconds: m.summary.resources.cpuSeconds, maxRssBytes: m.summary.resources.maxRssBytes, rows: m.summary.rows, lines: m.summary.rows, bytesIn: sizeBytes, bytesOut: m.stdoutBytes };
   };
   const warm = await once();

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { ArkBatchError } from '../errors.ts';
 import { TARGET_LIMITS, type Target } from '../requests/targets.ts';
+import type { TokenCounter } from '../requests/tokenizer.ts';
 import { packagePath } from '../util/package-root.ts';
 
 const BIN = packagePath('bin/ark-batch.js');
@@ -15,7 +16,8 @@ export interface BenchRun {
   readonly lines: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
-  readonly estimatedInputTokens?: number;
+  /** Input tokens of the lines (warm-up run only), counted as the result's `tokens` says. */
+  readonly inputTokens?: number;
 }
 
 export interface Stat {
@@ -25,8 +27,10 @@ export interface Stat {
 }
 
 export interface PrepBenchResult {
-  /** `prep` to a discarding sink, or `upload`: prep streamed into a multipart upload to a local serve. */
+  /** `prep` to a discarding sink, `upload`: prep streamed into a multipart upload, or `join`. */
   readonly stage: 'prep' | 'upload' | 'join';
+  /** Where the upload stage sent its objects: `local serve` or `tos://bucket/prefix/`. */
+  readonly uploadTarget?: string;
   readonly source: string;
   readonly format: string;
   readonly sizeBytes: number;
@@ -38,8 +42,14 @@ export interface PrepBenchResult {
   readonly maxRssBytes: Stat;
   readonly lines: number;
   readonly bytesOut: number;
-  /** From the warm-up run (a documented estimator, see lib/requests/tokens.ts). */
-  readonly estimatedInputTokens: number;
+  /** Input tokens of the output, from the warm-up run. */
+  readonly inputTokens: number;
+  /** `estimated` (the documented heuristic of lib/requests/tokens.ts) or `exact` (a model's tokenizer). */
+  readonly tokens: 'estimated' | 'exact';
+  /** The tokenizer file, when `tokens` is `exact`. */
+  readonly tokenizer?: string;
+  /** The same as `inputTokens` when they are estimated (the field's earlier name); absent when exact. */
+  readonly estimatedInputTokens?: number;
   readonly projection: Projection;
 }
 
@@ -64,13 +74,30 @@ export interface PrepBenchOptions {
   readonly runs?: number;
   /** @default 'ark' */
   readonly target?: Target;
+  /**
+   * Counts input tokens with this (a tokenizer from `loadTokenizer`) instead of prep's estimate:
+   * the warm-up's output is read back line by line in this process. @default the estimate
+   */
+  readonly tokens?: TokenCounter;
+  /** Stops the running child (SIGTERM, so it cleans up) and the runs after it. */
+  readonly signal?: AbortSignal;
   /** Told after each run (warm-up included). */
   readonly onRun?: (run: BenchRun, index: number, warmup: boolean) => void;
-  /**
-   * Measure prep streamed into a TOS multipart upload instead (`prep --upload`), against this
-   * service: its endpoint and credentials reach the child through the environment.
-   */
-  readonly upload?: { readonly tosEndpoint: string; readonly accessKey: string; readonly secretKey: string; readonly region: string; readonly bucket: string };
+  /** Measure prep streamed into a TOS multipart upload instead (`prep --upload`). */
+  readonly upload?: BenchUploadTarget;
+}
+
+/** Where the upload stage writes: run i goes to `tos://{bucket}/{keyPrefix}{i}.jsonl`. */
+export interface BenchUploadTarget {
+  readonly bucket: string;
+  /** Prepended to each run's key; a scratch prefix the caller removes afterwards. */
+  readonly keyPrefix: string;
+  /** How reports name the target: `local serve` or `tos://bucket/prefix/`. */
+  readonly label: string;
+  /** The child prep's environment (TOS endpoint and credentials). @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /** More `prep --upload` flags, such as `--part-size 16MiB --concurrency 8`. */
+  readonly args?: readonly string[];
 }
 
 /**
@@ -81,22 +108,25 @@ export async function benchPrep(options: PrepBenchOptions): Promise<PrepBenchRes
   if (options.source === '-') throw new ArkBatchError('E_USAGE', 'bench needs a file to read several times, not stdin');
   const sizeBytes = (await stat(options.source)).size;
   const target = options.target ?? 'ark';
-  const warm = await prepOnce(options.source, [...options.prepArgs, '--estimate-tokens']);
+  const tokens = options.tokens?.kind === 'exact' ? options.tokens : undefined;
+  const warm = tokens ? await prepCountingTokens(options.source, options.prepArgs, tokens, options.signal) : await prepOnce(options.source, [...options.prepArgs, '--estimate-tokens'], undefined, options.signal);
   options.onRun?.(warm, 0, true);
   const up = options.upload;
-  const env = up && { ...process.env, TOS_ENDPOINT: up.tosEndpoint, VOLC_ACCESSKEY: up.accessKey, VOLC_SECRETKEY: up.secretKey, VOLC_REGION: up.region };
   const runs: BenchRun[] = [];
   for (let i = 0; i < (options.runs ?? 3); i++) {
-    const args = up ? [...options.prepArgs, '--upload', `tos://${up.bucket}/bench-${process.pid}-${i}.jsonl`] : options.prepArgs;
-    const run = await prepOnce(options.source, args, env);
+    const args = up ? [...options.prepArgs, ...(up.args ?? []), '--upload', `tos://${up.bucket}/${up.keyPrefix}${i + 1}.jsonl`] : options.prepArgs;
+    const run = await prepOnce(options.source, args, up?.env, options.signal);
     runs.push(run);
     options.onRun?.(run, i + 1, false);
   }
-  return summarizeRuns(up ? 'upload' : 'prep', options.source, sizeBytes, runs, warm, target);
+  const result = summarizeRuns(up ? 'upload' : 'prep', options.source, sizeBytes, runs, warm, target, tokens);
+  return up ? { ...result, uploadTarget: up.label } : result;
 }
 
 /** Median and spread of the timed runs; the warm-up gives sizes and the token estimate. */
-export function summarizeRuns(stage: PrepBenchResult['stage'], source: string, sizeBytes: number, runs: readonly BenchRun[], warm: BenchRun, target: Target): PrepBenchResult {
+export function summarizeRuns(stage: PrepBenchResult['stage'], source: string, sizeBytes: number, runs: readonly BenchRun[], warm: BenchRun, target: Target, tokens?: TokenCounter): PrepBenchResult {
+  const inputTokens = warm.inputTokens ?? 0;
+  const exact = tokens?.kind === 'exact';
   const rate = (f: (r: BenchRun) => number) => stats(runs.map(f));
   const seconds = rate((r) => r.seconds);
   return {
@@ -112,7 +142,9 @@ export function summarizeRuns(stage: PrepBenchResult['stage'], source: string, s
     maxRssBytes: rate((r) => r.maxRssBytes),
     lines: warm.lines,
     bytesOut: warm.bytesOut,
-    estimatedInputTokens: warm.estimatedInputTokens ?? 0,
+    inputTokens,
+    tokens: exact ? 'exact' : 'estimated',
+    ...(exact ? { tokenizer: tokens.tokenizer } : { estimatedInputTokens: inputTokens }),
     projection: project(target, warm.bytesOut, warm.lines, seconds.median),
   };
 }
@@ -146,23 +178,36 @@ interface MeasuredCommand<S> {
  * dropped (a discarding sink). The summary is the last line of stderr, or of stdout when the
  * command's data goes elsewhere (`summaryOnStdout`).
  */
-export function measureCommand<S>(args: readonly string[], options: { env?: NodeJS.ProcessEnv; summaryOnStdout?: boolean } = {}): Promise<MeasuredCommand<S>> {
+export function measureCommand<S>(args: readonly string[], options: { env?: NodeJS.ProcessEnv; summaryOnStdout?: boolean; signal?: AbortSignal; onStdout?: (chunk: Buffer) => void } = {}): Promise<MeasuredCommand<S>> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
+    options.signal?.throwIfAborted();
     const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env });
+    // Stopped: SIGTERM lets the child unwind (abort its upload); we report once it has exited,
+    // so whatever the caller cleans up next is no longer being written.
+    const stop = () => child.kill('SIGTERM');
+    options.signal?.addEventListener('abort', stop, { once: true });
     let stdoutBytes = 0;
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => {
       stdoutBytes += c.length;
+      options.onStdout?.(c);
       if (options.summaryOnStdout) stdout += c.toString();
     });
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.once('error', reject);
     child.once('close', (code) => {
+      options.signal?.removeEventListener('abort', stop);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (options.signal?.aborted) {
+        // Named as a stopped pipeline is, so the CLI exits 130 like every other command.
+        reject(Object.assign(new Error(`${args[0]} was stopped`, { cause: options.signal.reason }), { name: 'AbortError' }));
+        return;
+      }
       if (code !== 0) {
-        reject(new ArkBatchError('E_USAGE', `${args[0]} failed during the benchmark (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' ')}`));
+        // Exit 3 is a service failure (an upload to TOS, say): keep it one for the bench's caller too.
+        reject(new ArkBatchError(code === 3 ? 'E_TOS' : 'E_USAGE', `${args[0]} failed during the benchmark (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' ')}`));
         return;
       }
       const last = (options.summaryOnStdout ? stdout : stderr).trim().split('\n').pop() ?? '';
@@ -172,9 +217,9 @@ export function measureCommand<S>(args: readonly string[], options: { env?: Node
 }
 
 /** One prep; with `--upload` the data goes to TOS and the summary comes on stdout. */
-async function prepOnce(source: string, prepArgs: readonly string[], env?: NodeJS.ProcessEnv): Promise<BenchRun> {
+async function prepOnce(source: string, prepArgs: readonly string[], env?: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<BenchRun> {
   const uploading = prepArgs.includes('--upload');
-  const m = await measureCommand<{ rowsRead: number; written: number; bytesIn: number; bytes: number; estimatedInputTokens?: number }>(['prep', source, ...prepArgs], { env, summaryOnStdout: uploading });
+  const m = await measureCommand<{ rowsRead: number; written: number; bytesIn: number; bytes: number; estimatedInputTokens?: number }>(['prep', source, ...prepArgs], { env, summaryOnStdout: uploading, signal });
   const s = m.summary;
   return {
     seconds: m.seconds,
@@ -184,6 +229,49 @@ async function prepOnce(source: string, prepArgs: readonly string[], env?: NodeJ
     lines: s.written,
     bytesIn: s.bytesIn,
     bytesOut: uploading ? s.bytes : m.stdoutBytes || s.bytes,
-    estimatedInputTokens: s.estimatedInputTokens,
+    inputTokens: s.estimatedInputTokens,
+  };
+}
+
+/**
+ * The warm-up with exact tokens: prep's JSONL comes back through this process, where each
+ * line's body is counted with the tokenizer (prep itself only knows the estimate). Lines are
+ * bounded by prep's --max-line-bytes, and so is the carry-over between chunks.
+ */
+async function prepCountingTokens(source: string, prepArgs: readonly string[], tokens: TokenCounter, signal?: AbortSignal): Promise<BenchRun> {
+  let carry: Buffer[] = [];
+  let total = 0;
+  let failure: unknown;
+  const countLine = (line: Buffer) => {
+    if (line.length > 0) total += tokens.countBody((JSON.parse(line.toString('utf8')) as { body?: unknown }).body);
+  };
+  const onStdout = (chunk: Buffer) => {
+    if (failure) return;
+    try {
+      let start = 0;
+      for (let nl = chunk.indexOf(10); nl >= 0; start = nl + 1, nl = chunk.indexOf(10, start)) {
+        const piece = chunk.subarray(start, nl);
+        countLine(carry.length ? Buffer.concat([...carry, piece]) : piece);
+        carry = [];
+      }
+      if (start < chunk.length) carry.push(chunk.subarray(start));
+    } catch (err) {
+      // Reported once the child is done: an event handler must not throw.
+      failure = err;
+    }
+  };
+  const m = await measureCommand<{ rowsRead: number; written: number; bytesIn: number; bytes: number }>(['prep', source, ...prepArgs], { onStdout, signal });
+  if (!failure && carry.length) countLine(Buffer.concat(carry));
+  if (failure) throw new ArkBatchError('E_JSONL_PARSE', `Cannot count the tokens of prep's output: ${(failure as Error).message}`, { cause: failure });
+  const s = m.summary;
+  return {
+    seconds: m.seconds,
+    cpuSeconds: s.resources.cpuSeconds,
+    maxRssBytes: s.resources.maxRssBytes,
+    rows: s.rowsRead,
+    lines: s.written,
+    bytesIn: s.bytesIn,
+    bytesOut: m.stdoutBytes || s.bytes,
+    inputTokens: total,
   };
 }

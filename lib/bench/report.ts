@@ -18,7 +18,7 @@ export function markdownReport(results: readonly PrepBenchResult[], ctx: ReportC
     `${ctx.machine} — ${ctx.date}. Median of the timed runs (min–max in brackets); each run is a separate`,
     'process writing to a discarding sink, so peak RSS is that run alone.',
     '',
-    '| stage | source | rows | input | rows/s | MB/s in | MB/s out | CPU s | peak RSS | lines | output | est. input tokens | parts / jobs |',
+    '| stage | source | rows | input | rows/s | MB/s in | MB/s out | CPU s | peak RSS | lines | output | input tokens | parts / jobs |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
@@ -26,11 +26,17 @@ export function markdownReport(results: readonly PrepBenchResult[], ctx: ReportC
       `| ${r.stage} | ${r.source.split('/').pop()} | ${int(r.runs[0]?.rows ?? 0)} | ${formatBytes(r.sizeBytes)} | ${int(r.rowsPerSecond.median)} ` +
         `| ${f1(r.mbPerSecondIn.median)} (${f1(r.mbPerSecondIn.min)}–${f1(r.mbPerSecondIn.max)}) | ${f1(r.mbPerSecondOut.median)} ` +
         `| ${f1(r.cpuSeconds.median)} | ${formatBytes(r.maxRssBytes.max)} | ${int(r.lines)} | ${formatBytes(r.bytesOut)} ` +
-        `| ${int(r.estimatedInputTokens)} | ${r.projection.parts} / ${r.projection.jobs} |`,
+        `| ${r.stage === 'join' ? '—' : `${r.tokens === 'exact' ? '' : '~'}${int(r.inputTokens)}`} | ${r.projection.parts} / ${r.projection.jobs} |`,
     );
   }
+  const targets = [...new Set(results.flatMap((r) => (r.uploadTarget ? [r.uploadTarget] : [])))];
+  if (targets.length) lines.push('', `Upload stage target: ${targets.join(', ')}.`);
   if (chartFile) lines.push('', `![throughput by input size](${chartFile})`);
-  lines.push('', 'Token counts are estimates (lib/requests/tokens.ts); parts are files under the target\'s file limit, one batch job each.', '');
+  const tokenizers = [...new Set(results.flatMap((r) => (r.tokens === 'exact' && r.tokenizer ? [r.tokenizer] : [])))];
+  const tokenNote = tokenizers.length
+    ? `Token counts are exact for message text (tokenizer ${tokenizers.join(', ')}), plus the documented per-message framing and image/video amounts of lib/requests/tokens.ts`
+    : 'Token counts are estimates (lib/requests/tokens.ts)';
+  lines.push('', `${tokenNote}; parts are files under the target\'s file limit, one batch job each.`, '');
   return lines.join('\n');
 }
 

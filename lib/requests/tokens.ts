@@ -1,7 +1,8 @@
 /**
  * Input-token ESTIMATES for chat bodies, without a tokenizer. The numbers are close enough to
  * size batches, budget TPM/TPD quotas and fill `usage` in the local echo model; they are not
- * what Ark bills, which depends on the model's own tokenizer.
+ * what Ark bills, which depends on the model's own tokenizer. For exact text counts, load that
+ * tokenizer with `loadTokenizer` (tokenizer.ts); `countBodyTokens` walks a body with either.
  *
  * Rules for text (one pass over UTF-16 code units, no regex, no allocation):
  * - CJK ideographs, kana, hangul, bopomofo, CJK and fullwidth punctuation: 1 token per character.
@@ -82,6 +83,15 @@ export function estimateTokens(text: string): number {
  * shape counts 0 rather than throwing: validation is a separate step.
  */
 export function estimateBodyTokens(body: unknown): number {
+  return countBodyTokens(body, estimateTokens);
+}
+
+/**
+ * Prompt tokens of a body with `countText` for its text (a model's tokenizer, see
+ * tokenizer.ts): the same walk as `estimateBodyTokens`, so the message framing, images and
+ * videos still count their documented fixed amounts.
+ */
+export function countBodyTokens(body: unknown, countText: (text: string) => number): number {
   if (!isObject(body)) return 0;
   let tokens = 0;
   const messages = body.messages;
@@ -89,31 +99,31 @@ export function estimateBodyTokens(body: unknown): number {
     tokens += TOKENS_PER_REPLY;
     for (const message of messages) {
       if (!isObject(message)) continue;
-      tokens += TOKENS_PER_MESSAGE + contentTokens(message.content);
-      if (typeof message.name === 'string') tokens += estimateTokens(message.name);
+      tokens += TOKENS_PER_MESSAGE + contentTokens(message.content, countText);
+      if (typeof message.name === 'string') tokens += countText(message.name);
       if (Array.isArray(message.tool_calls)) {
         for (const call of message.tool_calls) {
           if (!isObject(call) || !isObject(call.function)) continue;
-          if (typeof call.function.name === 'string') tokens += estimateTokens(call.function.name);
-          if (typeof call.function.arguments === 'string') tokens += estimateTokens(call.function.arguments);
+          if (typeof call.function.name === 'string') tokens += countText(call.function.name);
+          if (typeof call.function.arguments === 'string') tokens += countText(call.function.arguments);
         }
       }
     }
   }
-  if (Array.isArray(body.tools) && body.tools.length > 0) tokens += estimateTokens(JSON.stringify(body.tools));
+  if (Array.isArray(body.tools) && body.tools.length > 0) tokens += countText(JSON.stringify(body.tools));
   const input = body.input;
-  if (typeof input === 'string') tokens += estimateTokens(input);
-  else if (Array.isArray(input)) for (const item of input) tokens += contentTokens(typeof item === 'string' ? item : [item]);
+  if (typeof input === 'string') tokens += countText(input);
+  else if (Array.isArray(input)) for (const item of input) tokens += contentTokens(typeof item === 'string' ? item : [item], countText);
   return tokens;
 }
 
-function contentTokens(content: unknown): number {
-  if (typeof content === 'string') return estimateTokens(content);
+function contentTokens(content: unknown, countText: (text: string) => number): number {
+  if (typeof content === 'string') return countText(content);
   if (!Array.isArray(content)) return 0;
   let tokens = 0;
   for (const part of content) {
     if (!isObject(part)) continue;
-    if (part.type === 'text' && typeof part.text === 'string') tokens += estimateTokens(part.text);
+    if (part.type === 'text' && typeof part.text === 'string') tokens += countText(part.text);
     else if (part.type === 'image_url') tokens += isObject(part.image_url) && part.image_url.detail === 'low' ? TOKENS_PER_IMAGE_LOW : TOKENS_PER_IMAGE;
     else if (part.type === 'video_url') tokens += TOKENS_PER_VIDEO;
   }

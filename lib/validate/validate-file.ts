@@ -3,7 +3,7 @@ import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ArkBatchError } from '../errors.ts';
 import type { Line } from '../jsonl/lines.ts';
-import { estimateBodyTokens } from '../requests/tokens.ts';
+import { estimatedTokens, type TokenCounter } from '../requests/tokenizer.ts';
 import { linesFromBytes } from '../../transforms/lines-from-bytes.ts';
 import { createIdTracker } from './id-tracker.ts';
 import { createFileValidator, type FileValidatorOptions, type ValidateSummary } from './validate-lines.ts';
@@ -16,6 +16,16 @@ export interface ValidateFileOptions extends Omit<FileValidatorOptions, 'ids' | 
   readonly idMemoryBytes?: number;
   readonly tmpDir?: string;
   readonly signal?: AbortSignal;
+  /** How input tokens are counted: a tokenizer from `loadTokenizer`. @default the estimate */
+  readonly tokens?: TokenCounter;
+}
+
+export interface ValidateFileSummary extends ValidateSummary {
+  /** Input tokens of the valid lines, counted as `tokens` says. */
+  readonly inputTokens: number;
+  readonly tokens: 'estimated' | 'exact';
+  /** The tokenizer file, when `tokens` is `exact`. */
+  readonly tokenizer?: string;
 }
 
 /**
@@ -23,11 +33,12 @@ export interface ValidateFileOptions extends Omit<FileValidatorOptions, 'ids' | 
  * (lines are framed with a byte bound, ids tracked in a spilling fingerprint table). Problems
  * go to `onProblem` in line order; the summary says whether the file is valid.
  */
-export async function validateFile(options: ValidateFileOptions): Promise<ValidateSummary> {
+export async function validateFile(options: ValidateFileOptions): Promise<ValidateFileSummary> {
   const name = options.input === '-' ? 'stdin' : options.input;
   const input = options.input === '-' ? (options.stdin ?? process.stdin) : createReadStream(options.input, { highWaterMark: 1 << 20 });
   const ids = createIdTracker({ memoryBytes: options.idMemoryBytes, tmpDir: options.tmpDir });
-  const validator = createFileValidator({ ...options, ids, file: name, estimateTokens: estimateBodyTokens });
+  const counter = options.tokens ?? estimatedTokens;
+  const validator = createFileValidator({ ...options, ids, file: name, estimateTokens: counter.countBody });
   let bytes = 0;
   try {
     await pipeline(
@@ -53,7 +64,12 @@ export async function validateFile(options: ValidateFileOptions): Promise<Valida
     for (const d of spilled.duplicates) {
       options.onProblem(duplicateAcrossRuns(name, d.first, d.second));
     }
-    return validator.finish(bytes, spilled.duplicateCount);
+    const { estimatedInputTokens, ...summary } = validator.finish(bytes, spilled.duplicateCount);
+    const inputTokens = estimatedInputTokens ?? 0;
+    // `estimatedInputTokens` stays for the estimate (its earlier name); an exact count is never called an estimate.
+    return counter.kind === 'exact'
+      ? { ...summary, inputTokens, tokens: 'exact', tokenizer: counter.tokenizer }
+      : { ...summary, estimatedInputTokens: inputTokens, inputTokens, tokens: 'estimated' };
   } finally {
     ids.close();
   }
