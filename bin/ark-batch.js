@@ -6,7 +6,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const bundle = `${root}dist/cli.mjs`;
+// Built together by scripts/build.ts; the CLI starts the worker from the second one.
+const bundles = [`${root}dist/cli.mjs`, `${root}dist/csv-lines-worker.mjs`];
 
 /** True when a file under `dir` changed after `time`. */
 function changedSince(dir, time) {
@@ -17,9 +18,10 @@ function changedSince(dir, time) {
 }
 
 function bundleIsFresh() {
-  if (process.env.ARK_BATCH_SOURCES === '1' || !existsSync(bundle)) return false;
-  const built = statSync(bundle).mtimeMs;
-  return statSync(`${root}package.json`).mtimeMs <= built && !['cli', 'lib', 'transforms'].some((d) => changedSince(`${root}${d}`, built));
+  if (process.env.ARK_BATCH_SOURCES === '1' || !bundles.every((b) => existsSync(b))) return false;
+  const built = Math.min(...bundles.map((b) => statSync(b).mtimeMs));
+  const files = ['package.json', 'package-lock.json'].filter((f) => existsSync(`${root}${f}`));
+  return files.every((f) => statSync(`${root}${f}`).mtimeMs <= built) && !['cli', 'lib', 'transforms', 'scripts'].some((d) => changedSince(`${root}${d}`, built));
 }
 
 let main;

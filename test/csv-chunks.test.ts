@@ -97,3 +97,21 @@ test('a record longer than a piece waits for its end, whatever the piece size', 
   assert.equal(pieces[0]!.toString(), long);
   assert.equal(chunker.end(), null);
 });
+
+test('with no record end in sight (a stray quote, a record past the limit) the chunker hands everything on instead of holding it', () => {
+  const chunker = createCsvChunker({ chunkBytes: 64, maxRecordBytes: 1000 });
+  const stray = Buffer.from('id,text\nr0,he said "hi\n' + 'r1,plain\n'.repeat(500));
+  const pieces = splitAt(stray, [100, 200, 700, 1500, 3000]).flatMap((c) => chunker.push(c));
+  // The header ends at an even count of quotes; from the stray quote on, none does.
+  assert.equal(pieces[0]!.toString(), 'id,text\n');
+  assert.ok(pieces.length >= 2, 'handed on before the end of the input');
+  assert.ok(pieces[1]!.length > 1000 && pieces[1]!.length <= 1000 + 64 + 1500, `second piece ${pieces[1]!.length} bytes`);
+  const rest = chunker.end();
+  assert.deepEqual(Buffer.concat([...pieces, ...(rest ? [rest] : [])]), stray);
+});
+
+test('finding the cut is linear: a long open quoted field is scanned once', () => {
+  // 200k lines inside one quoted field: a backward walk from break to break would be quadratic.
+  const open = Buffer.from('a,b\n1,"' + 'text line\n'.repeat(200_000));
+  assert.equal(lastRecordEnd(open), 4);
+});

@@ -21,7 +21,7 @@ import { csvColumns } from '../sources/csv-rows.ts';
 import { createLineChecker } from '../validate/checker.ts';
 import { createRejectPolicy } from '../validate/rejects.ts';
 import type { CsvLinesOptions } from './csv-lines.ts';
-import { createPieceHandler, deserializeError, OTHER_SHARD, REJECTED, SKIPPED, WRITTEN, type CsvWorkerInit, type FromWorker, type ToWorker } from './csv-lines-worker.ts';
+import { createPieceHandler, deserializeError, REJECTED, SKIPPED, WRITTEN, type CsvWorkerInit, type FromWorker, type ToWorker } from './csv-lines-worker.ts';
 import type { PrepareOptions, PrepareStats } from './prepare.ts';
 
 export interface ParallelCsvLinesOptions extends CsvLinesOptions {
@@ -52,7 +52,7 @@ const QUEUE_PER_WORKER = 2;
 /** Output buffers sent back to a worker with each piece, at most: a few more than a piece fills. */
 const SPARE_PER_PIECE = 8;
 
-type Message = ToWorker & { spare: Uint8Array[] };
+type Message = Omit<ToWorker, 'spare'> & { spare: Uint8Array[] };
 
 /** The workers' entry, from the package root. */
 export const CSV_LINES_WORKER = 'lib/requests/csv-lines-worker.ts';
@@ -70,6 +70,7 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
   const spareOut: Buffer[] = [];
   const chunker = createCsvChunker({
     chunkBytes,
+    maxRecordBytes: options.maxRecordBytes,
     alloc(size) {
       const k = spareIn.findIndex((b) => b.length >= size);
       return k >= 0 ? spareIn.splice(k, 1)[0]! : Buffer.allocUnsafeSlow(Math.max(size, chunkBytes + (chunkBytes >> 2)));
@@ -103,7 +104,8 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
   // The first pieces are prepared on this thread as they come (an input of fewer than
   // minPieces pieces never starts workers); the rest go to workers.
   const minPieces = options.minPieces ?? 8;
-  let local: ((m: ToWorker) => FromWorker) | null = null;
+  // Built at once, so a bad template or id rule fails before any input, as on one thread.
+  const local = createPieceHandler(init);
 
   const stream = new Transform({
     writableObjectMode: false,
@@ -142,7 +144,9 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
     },
     destroy(err, callback) {
       failed = true;
-      Promise.all(workers.map((w) => w.terminate())).then(() => callback(err), () => callback(err));
+      // Workers still starting are terminated by startWorkers itself once they are up.
+      const started = starting?.catch(() => {}) ?? Promise.resolve();
+      started.then(() => Promise.all(workers.map((w) => w.terminate()))).then(() => callback(err), () => callback(err));
     },
   });
 
@@ -153,11 +157,26 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
   };
 
   let starting: Promise<void> | undefined;
+  // Workers that could not start (no esbuild, no bundle): this thread prepares every piece.
+  let noWorkers = false;
   async function startWorkers(): Promise<void> {
     for (let k = 0; k < workerCount; k++) {
-      // Small young generations: a piece's garbage dies within it, and the heap stays compact.
-      const w = await startTsWorker(CSV_LINES_WORKER, { workerData: { kind: 'csv-lines', init }, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+      let w: Worker;
+      try {
+        // Small young generations: a piece's garbage dies within it, and the heap stays compact.
+        w = await startTsWorker(CSV_LINES_WORKER, { workerData: { kind: 'csv-lines', init }, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+      } catch (err) {
+        if (workers.length > 0) throw err;
+        noWorkers = true;
+        process.emitWarning(`prep runs on one thread: no worker could start (${(err as Error).message})`);
+        return;
+      }
       workers.push(w);
+      // Destroyed while this one started: it must not keep the process alive.
+      if (failed) {
+        await Promise.all(workers.map((x) => x.terminate()));
+        return;
+      }
       queued.push(0);
       w.on('message', (m: FromWorker) => {
         if (failed) return;
@@ -196,7 +215,8 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
 
   /** Prepares the piece here or hands it to a worker; returns a promise while workers are starting. */
   function send(m: Message): Promise<void> | undefined {
-    if (m.seq >= minPieces && workers.length < workerCount) {
+    if (failed) return undefined;
+    if (m.seq >= minPieces && workers.length < workerCount && !noWorkers) {
       // Pieces that come while the workers start wait for them, in order.
       starting ??= startWorkers();
       return starting.then(() => send(m));
@@ -206,7 +226,6 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
     for (let j = 0; j < workers.length; j++) if (k < 0 || queued[j]! < queued[k]!) k = j;
     m.spare = spareOut.splice(0, SPARE_PER_PIECE);
     if (k < 0 || (queued[k]! >= QUEUE_PER_WORKER && options.threads > workers.length)) {
-      local ??= createPieceHandler(init);
       onDone(local(m));
       return undefined;
     }
@@ -241,7 +260,8 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
 
   /** The piece's outcomes through the checks of the whole input, row by row, then its lines downstream. */
   function replay(d: FromWorker): void {
-    if (spareIn.length < maxInFlight) spareIn.push(Buffer.from(d.piece.buffer));
+    // Only piece-sized memory comes round: a huge record's is let go.
+    if (spareIn.length < maxInFlight && d.piece.buffer.byteLength <= 2 * chunkBytes) spareIn.push(Buffer.from(d.piece.buffer));
     let line = 0;
     let reject = 0;
     // The next line's place: batch `b`, its `k`-th line, which starts at `start`.

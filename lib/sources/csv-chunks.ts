@@ -9,6 +9,8 @@
  * framing error (lib/sources/csv-parser.ts) in the piece where it sits, before any later
  * piece matters. Counting quotes with the native indexOf costs ~0.3 ns a byte.
  */
+import { DEFAULT_MAX_RECORD_BYTES } from './csv-parser.ts';
+
 const QUOTE = 0x22;
 const LF = 0x0a;
 const CR = 0x0d;
@@ -21,6 +23,12 @@ export interface CsvChunkerOptions {
    * recycle pieces it got back). @default Buffer.allocUnsafeSlow
    */
   readonly alloc?: (size: number) => Buffer;
+  /**
+   * Bytes gathered with no record end in them after which everything is handed on as one piece:
+   * no record that long can be valid (the parser then reports it, E_BUFFER_LIMIT or a stray
+   * quote), and nothing more is held. @default 134217728 (128 MiB, the parser's own limit)
+   */
+  readonly maxRecordBytes?: number;
 }
 
 export interface CsvChunker {
@@ -32,6 +40,7 @@ export interface CsvChunker {
 
 export function createCsvChunker(options: CsvChunkerOptions = {}): CsvChunker {
   const chunkBytes = options.chunkBytes ?? 1 << 20;
+  const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   let parts: Uint8Array[] = [];
   let size = 0;
   // Look for a cut once this many bytes are gathered; it doubles while a huge record finds
@@ -57,10 +66,10 @@ export function createCsvChunker(options: CsvChunkerOptions = {}): CsvChunker {
       size += bytes.length;
       if (size < nextTry) return [];
       const all = gather();
-      const cut = lastRecordEnd(all);
+      const cut = size > maxRecordBytes + chunkBytes ? size : lastRecordEnd(all);
       if (cut <= 0) {
         parts = [all];
-        nextTry = 2 * size;
+        nextTry = Math.min(2 * size, maxRecordBytes + chunkBytes + 1);
         return [];
       }
       const rest = all.subarray(cut);
@@ -81,36 +90,39 @@ export function createCsvChunker(options: CsvChunkerOptions = {}): CsvChunker {
 
 /**
  * The offset just past the last record end in `buf` (which starts at a record start), or 0.
- * A CR counts only when the byte after it is known and is not LF (else the LF ends the line).
+ * One forward pass: between two quotes the parity is fixed, and in each stretch at even parity
+ * the last line break is a candidate. Every byte is searched a bounded number of times, so a
+ * long quoted field (or a stray quote) costs no more than any other text.
  */
 export function lastRecordEnd(buf: Uint8Array): number {
   const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
-  let brk = lastBreak(b, b.length - 1);
-  if (brk < 0) return 0;
-  let odd = quotesIn(b, 0, brk) & 1;
-  while (odd === 1) {
-    const prev = lastBreak(b, brk - 1);
-    if (prev < 0) return 0;
-    odd ^= quotesIn(b, prev, brk) & 1;
-    brk = prev;
+  let last = 0;
+  let even = true;
+  for (let pos = 0; ; ) {
+    const q = b.indexOf(QUOTE, pos);
+    const end = q < 0 ? b.length : q;
+    if (even) {
+      const brk = lastBreak(b, pos, end);
+      if (brk >= 0) last = brk + 1;
+    }
+    if (q < 0) return last;
+    even = !even;
+    pos = q + 1;
   }
-  return brk + 1;
 }
 
-/** The last LF, or lone CR with a known successor, at or before `from`. */
-function lastBreak(b: Buffer, from: number): number {
-  if (from < 0) return -1;
-  const lf = b.lastIndexOf(LF, from);
-  // Negative offsets count from the end in lastIndexOf, so guard every one.
-  let cr = b.length >= 2 ? b.lastIndexOf(CR, Math.min(from, b.length - 2)) : -1;
-  while (cr > lf && b[cr + 1] === LF) cr = cr > 0 ? b.lastIndexOf(CR, cr - 1) : -1;
-  return Math.max(lf, cr);
-}
-
-function quotesIn(b: Buffer, from: number, to: number): number {
-  let n = 0;
-  for (let i = b.indexOf(QUOTE, from); i >= 0 && i < to; i = b.indexOf(QUOTE, i + 1)) n++;
-  return n;
+/**
+ * The last LF, or lone CR, in b[from, to). A CR counts only when the byte after it is known and
+ * is not LF (else the LF ends the line), so a CR that ends the buffer does not.
+ */
+function lastBreak(b: Buffer, from: number, to: number): number {
+  if (to <= from) return -1;
+  const stretch = b.subarray(from, to);
+  const lf = stretch.lastIndexOf(LF);
+  let cr = stretch.lastIndexOf(CR);
+  while (cr > lf && (from + cr + 1 >= b.length || b[from + cr + 1] === LF)) cr = cr > 0 ? stretch.lastIndexOf(CR, cr - 1) : -1;
+  const at = Math.max(lf, cr);
+  return at < 0 ? -1 : from + at;
 }
 
 export interface PieceCounts {

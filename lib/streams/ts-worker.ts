@@ -16,7 +16,6 @@ import { packagePath } from '../util/package-root.ts';
 
 /** esbuild options of every bundle of ours (scripts/build.ts and the runtime one below). */
 export const BUNDLE_OPTIONS = {
-  absWorkingDir: undefined as string | undefined,
   bundle: true,
   platform: 'node',
   format: 'esm',

@@ -1,6 +1,6 @@
 /**
  * Files of the package by their path from its root, whether the code runs from its sources
- * (through tsx) or from the bundle in dist/ (scripts/build.mjs): `import.meta.url` differs
+ * (through tsx) or from the bundle in dist/ (scripts/build.ts): `import.meta.url` differs
  * between the two, the package root does not.
  */
 import { existsSync, readFileSync } from 'node:fs';
