@@ -54,7 +54,7 @@ export interface PrepOptions extends OpenSourceOptions, Omit<PrepareOptions, 'id
    * @default min(os.availableParallelism(), {@link DEFAULT_MAX_THREADS})
    */
   readonly threads?: number;
-  /** Input bytes per piece handed to a worker thread. @default 1048576 (1 MiB) */
+  /** Input bytes per piece handed to a worker thread. @default 262144 (256 KiB) */
   readonly pieceBytes?: number;
 }
 
