@@ -4,6 +4,7 @@
  */
 import { createReadStream, renameSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { ArkBatchError } from '../errors.ts';
 import { bindIdRule, type IdMaker, type IdRule } from '../requests/custom-id.ts';
@@ -13,8 +14,9 @@ import { spoolToTempFile } from '../sources/parquet.ts';
 import type { Row } from '../sources/row.ts';
 import { bindJoinedRow, type JoinedRowOptions } from './joined-row.ts';
 import { LineAppender, readTextLines } from './line-files.ts';
-import { createResultIndex, type ResultIndex } from './result-index.ts';
+import { createResultIndex, resultsWillSpill, type ResultIndex } from './result-index.ts';
 import { parseResultLine, type ResultRecord } from './result-line.ts';
+import { createWorkerPool, type WorkerPool } from './worker-pool.ts';
 
 export interface JoinOptions extends Omit<OpenSourceOptions, 'binaryCells'>, JoinedRowOptions {
   /** The source prep read: a path or `-` (stdin). */
@@ -31,6 +33,14 @@ export interface JoinOptions extends Omit<OpenSourceOptions, 'binaryCells'>, Joi
   readonly maxLineBytes?: number;
   /** Spill partitions (normally sized from the results' total bytes). */
   readonly partitions?: number;
+  /**
+   * Worker threads that parse and match the results when they are files too large for the
+   * budget (they then spill from the start, range by range, while this thread reads the source's
+   * ids); 0 does all the work on this thread. @default min(4, os.availableParallelism())
+   */
+  readonly workers?: number;
+  /** Bytes of results per parse task when the workers spill them. @default 67108864 (64 MiB) */
+  readonly spillRangeBytes?: number;
   /** Results matching no source row are written here as JSONL (atomically, at the end). */
   readonly orphansPath?: string;
   /** Called for each result matching no source row. */
@@ -67,9 +77,20 @@ export function joinResults(options: JoinOptions): JoinedRows {
   }
   const counts = { rows: 0, ok: 0, error: 0, missing: 0, noId: 0 };
   let index: ResultIndex | null = null;
+  let pool: WorkerPool | null = null;
   let sourceName = options.source === '-' ? 'stdin' : options.source;
 
   async function* run(): AsyncGenerator<Record<string, unknown>> {
+    try {
+      yield* joinRows();
+    } finally {
+      // Also when setting up failed: no worker may outlive the join.
+      await pool?.close();
+      index?.close();
+    }
+  }
+
+  async function* joinRows(): AsyncGenerator<Record<string, unknown>> {
     const sizes = await Promise.all(inputs.map((i) => (i === '-' ? undefined : stat(i).then((s) => s.size))));
     const known = sizes.every((s) => s !== undefined);
     index = createResultIndex({
@@ -77,15 +98,26 @@ export function joinResults(options: JoinOptions): JoinedRows {
       tmpDir: options.tmpDir,
       maxLineBytes: options.maxLineBytes,
       partitions: options.partitions,
+      rangeBytes: options.spillRangeBytes,
       expectedBytes: known ? sizes.reduce<number>((a, b) => a + b!, 0) : undefined,
     });
     const maxLineBytes = options.maxLineBytes ?? 128 * 1024 * 1024;
-    for (let file = 0; file < inputs.length; file++) {
-      const path = inputs[file]!;
-      const fileName = path === '-' ? 'stdin' : path;
-      const bytes = path === '-' ? (options.stdin ?? process.stdin) : createReadStream(path, { highWaterMark: 1 << 20 });
-      for await (const l of readTextLines(bytes, { maxLineBytes, file: fileName })) {
-        index.add(parseResultLine(l.text, { file, line: l.line, fileName, keepRaw: options.raw }));
+    const expected = sizes.reduce<number>((a, b) => a + (b ?? 0), 0);
+    if (known && resultsWillSpill(expected, options.memoryBytes)) {
+      const workers = options.workers ?? Math.min(4, availableParallelism());
+      pool = workers > 0 ? createWorkerPool({ workers }) : null;
+      index.spillFiles(
+        inputs.map((path, file) => ({ path, fileName: path, file, size: sizes[file]! })),
+        { pool, keepRaw: options.raw ?? false },
+      );
+    } else {
+      for (let file = 0; file < inputs.length; file++) {
+        const path = inputs[file]!;
+        const fileName = path === '-' ? 'stdin' : path;
+        const bytes = path === '-' ? (options.stdin ?? process.stdin) : createReadStream(path, { highWaterMark: 1 << 20 });
+        for await (const l of readTextLines(bytes, { maxLineBytes, file: fileName })) {
+          index.add(parseResultLine(l.text, { file, line: l.line, fileName, keepRaw: options.raw }));
+        }
       }
     }
 
@@ -137,6 +169,7 @@ export function joinResults(options: JoinOptions): JoinedRows {
       }
       done = true;
     } finally {
+      await pool?.close();
       index.close();
       await cleanup();
       if (orphans) {
