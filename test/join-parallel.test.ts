@@ -157,3 +157,49 @@ test('a worker-spilled join leaves no spill files behind, finished or destroyed 
     assert.deepEqual(await readdir(spill), []);
   });
 });
+
+const cellArb = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 10 }),
+  fc.constantFrom('', ' ', '"', ',', '\t', '\n', '\r\n', 'a"b', '=1+2', '-3', '\uFEFFx'),
+  fc.double(),
+  fc.integer(),
+  fc.bigInt(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.constant(undefined),
+  fc.date({ noInvalidDate: true }),
+  fc.jsonValue(),
+  fc.constant(Buffer.from('héllo')),
+  fc.constant(new Uint8Array([1, 2, 3])),
+);
+
+test('CSV encoded on a worker thread is byte for byte what csv-stringify writes on this thread', async () => {
+  const { joinedToCsv } = await import('../transforms/joined-to-csv.ts');
+  const encode = async (rows: Record<string, unknown>[], opts: Parameters<typeof joinedToCsv>[0]) => {
+    const chunks: Buffer[] = [];
+    const t = joinedToCsv(opts);
+    t.on('data', (c: Buffer | string) => chunks.push(Buffer.from(c)));
+    const done = new Promise((resolve, reject) => (t.on('end', resolve), t.on('error', reject)));
+    for (const r of rows) if (!t.write(r)) await new Promise((resolve) => t.once('drain', resolve));
+    t.end();
+    await done;
+    return Buffer.concat(chunks);
+  };
+  await fc.assert(
+    fc.asyncProperty(
+      fc.uniqueArray(fc.string({ minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 4 }).chain((cols) =>
+        fc.record({ cols: fc.constant(cols), rows: fc.array(fc.array(cellArb, { minLength: cols.length, maxLength: cols.length }), { maxLength: 40 }) }),
+      ),
+      fc.integer({ min: 1, max: 7 }),
+      fc.constantFrom(',', '\t'),
+      fc.boolean(),
+      async ({ cols, rows }, batchRows, delimiter, header) => {
+        const objects = rows.map((cells) => Object.fromEntries(cols.map((c, i) => [c, cells[i]])));
+        const here = await encode(objects, { batchRows, delimiter, header });
+        const there = await encode(objects, { batchRows, delimiter, header, worker: true, maxInFlightBatches: 2 });
+        assert.ok(here.equals(there), `${JSON.stringify(here.toString())} vs ${JSON.stringify(there.toString())}`);
+      },
+    ),
+    { numRuns: 30 },
+  );
+});

@@ -125,17 +125,18 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
   let chunks: { task: SpillRangeTask; done: Promise<{ lines: number; records: number } | { error: unknown }> }[] | null = null;
   let pool: WorkerPool | null = null;
 
-  function choosePartitions(): number {
+  /** `together`: partitions matched at the same time (one per worker), which share the budget. */
+  function choosePartitions(together = 1): number {
     if (options.partitions !== undefined) return Math.max(1, Math.floor(options.partitions));
     if (options.expectedBytes === undefined) return 256;
     // A partition holds about 1/P of the results (as UTF-16 in memory); aim for the live share
     // of the budget each, so an unlucky hash spread still fits the half a partition may use.
-    const p = Math.ceil((options.expectedBytes * 2 * LIVE_SHARE) / memoryBytes);
+    const p = Math.ceil((options.expectedBytes * 2 * LIVE_SHARE * together) / memoryBytes);
     return Math.min(256, Math.max(16, p));
   }
 
-  function makeDir(): string {
-    partitionCount = choosePartitions();
+  function makeDir(together = 1): string {
+    partitionCount = choosePartitions(together);
     const root = options.tmpDir ?? tmpdir();
     try {
       return (dir = mkdtempSync(join(root, 'ark-batch-join-')));
@@ -154,7 +155,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
 
   function spillFiles(files: readonly ResultsFile[], opts: { readonly pool: WorkerPool | null; readonly keepRaw: boolean }): void {
     if (lines > 0 || parts || chunks) throw new ArkBatchError('E_USAGE', 'spillFiles needs an empty result index');
-    const d = makeDir();
+    const d = makeDir(opts.pool?.size ?? 1);
     map = null;
     pool = opts.pool;
     chunks = [];

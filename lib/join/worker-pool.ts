@@ -36,6 +36,8 @@ export function deserializeError(e: SerializedError): Error {
 }
 
 export interface WorkerPool {
+  /** Number of workers. */
+  readonly size: number;
   run<T extends JoinTask>(task: T): Promise<ResultOf<T>>;
   /** Stops the workers; queued and running tasks fail with E_ABORTED. Safe to call twice. */
   close(): Promise<void>;
@@ -47,13 +49,20 @@ interface Pending {
   reject(e: unknown): void;
 }
 
-const WORKER_URL = new URL(`./join-worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
+const EXT = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
 
-/** The code a worker starts with: tsx's loader first when the join runs as TypeScript. */
-function bootstrap(): string {
-  if (!WORKER_URL.pathname.endsWith('.ts')) return `import(${JSON.stringify(WORKER_URL.href)});`;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  return `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+/**
+ * Starts a worker on a module beside this one (`name` without extension), loading TypeScript
+ * through tsx's loader first when the toolkit runs as TypeScript.
+ */
+export function startWorker(name: string, options: { readonly youngGenerationMb?: number } = {}): Worker {
+  const url = new URL(`./${name}.${EXT}`, import.meta.url).href;
+  const code =
+    EXT === 'ts'
+      ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(url)}); });`
+      : `import(${JSON.stringify(url)});`;
+  // A small young generation: a worker's garbage is short-lived, and each one counts toward RSS.
+  return new Worker(code, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: options.youngGenerationMb ?? 8 } });
 }
 
 export function createWorkerPool(options: { readonly workers: number }): WorkerPool {
@@ -62,7 +71,6 @@ export function createWorkerPool(options: { readonly workers: number }): WorkerP
   const busy = new Map<Worker, Pending>();
   const all: Worker[] = [];
   let closed = false;
-  const code = bootstrap();
 
   const failAll = (err: unknown) => {
     for (const p of queue.splice(0)) p.reject(err);
@@ -80,7 +88,7 @@ export function createWorkerPool(options: { readonly workers: number }): WorkerP
   };
 
   for (let i = 0; i < options.workers; i++) {
-    const w = new Worker(code, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+    const w = startWorker('join-worker');
     all.push(w);
     w.on('message', (msg: { ok: true; result: unknown } | { ok: false; error: SerializedError }) => {
       const p = busy.get(w);
@@ -106,6 +114,7 @@ export function createWorkerPool(options: { readonly workers: number }): WorkerP
   }
 
   return {
+    size: options.workers,
     run<T extends JoinTask>(task: T): Promise<ResultOf<T>> {
       if (closed) return Promise.reject(new ArkBatchError('E_ABORTED', 'the join worker pool is closed'));
       return new Promise<ResultOf<T>>((resolve, reject) => {
