@@ -1,14 +1,16 @@
-/** The worker side of lib/join/worker-pool.ts: runs each task it is sent and answers with its result or error. */
+/** The worker side of lib/join/worker-pool.ts: claims tasks of each list it is sent until none is left. */
 import { parentPort } from 'node:worker_threads';
-import { matchPartition, spillRange } from './spill-tasks.ts';
-import type { JoinTask } from './worker-pool.ts';
-import { serializeError } from './worker-pool.ts';
+import { runTask, serializeError, type TaskListMessage, type TaskReply } from './worker-pool.ts';
 
-parentPort!.on('message', (task: JoinTask) => {
-  try {
-    const result = task.kind === 'range' ? spillRange(task) : matchPartition(task);
-    parentPort!.postMessage({ ok: true, result });
-  } catch (err) {
-    parentPort!.postMessage({ ok: false, error: serializeError(err) });
+parentPort!.on('message', ({ tasks, counter }: TaskListMessage) => {
+  const claim = new Int32Array(counter);
+  for (let i = Atomics.add(claim, 0, 1); i < tasks.length; i = Atomics.add(claim, 0, 1)) {
+    let reply: TaskReply;
+    try {
+      reply = { i, ok: true, result: runTask(tasks[i]!) };
+    } catch (err) {
+      reply = { i, ok: false, error: serializeError(err) };
+    }
+    parentPort!.postMessage(reply);
   }
 });

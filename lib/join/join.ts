@@ -36,7 +36,7 @@ export interface JoinOptions extends Omit<OpenSourceOptions, 'binaryCells'>, Joi
   /**
    * Worker threads that parse and match the results when they are files too large for the
    * budget (they then spill from the start, range by range, while this thread reads the source's
-   * ids); 0 does all the work on this thread. @default min(4, os.availableParallelism())
+   * ids, then helps); 0 does all the work on this thread. @default min(3, os.availableParallelism() - 1)
    */
   readonly workers?: number;
   /** Bytes of results per parse task when the workers spill them. @default 67108864 (64 MiB) */
@@ -104,8 +104,7 @@ export function joinResults(options: JoinOptions): JoinedRows {
     const maxLineBytes = options.maxLineBytes ?? 128 * 1024 * 1024;
     const expected = sizes.reduce<number>((a, b) => a + (b ?? 0), 0);
     if (known && resultsWillSpill(expected, options.memoryBytes)) {
-      const workers = options.workers ?? Math.min(4, availableParallelism());
-      pool = workers > 0 ? createWorkerPool({ workers }) : null;
+      pool = createWorkerPool({ workers: options.workers ?? Math.min(3, availableParallelism() - 1) });
       index.spillFiles(
         inputs.map((path, file) => ({ path, fileName: path, file, size: sizes[file]! })),
         { pool, keepRaw: options.raw ?? false },

@@ -17,8 +17,8 @@ import { join } from 'node:path';
 import { ArkBatchError } from '../errors.ts';
 import { cutAtLines, LineAppender, LineFileReader } from './line-files.ts';
 import { decodeRecord, encodeRecord, replacesKept, type ResultRecord } from './result-line.ts';
-import { entryBytes, hashOf, idsFile, matchedFile, matchPartition, orphansFile, resultsFile, shiftLine, spillRange, type MatchPartitionTask, type SpillRangeTask } from './spill-tasks.ts';
-import type { WorkerPool } from './worker-pool.ts';
+import { entryBytes, hashOf, idsFile, matchedFile, orphansFile, resultsFile, shiftLine, type MatchPartitionTask, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
+import { createWorkerPool, type TaskRun, type WorkerPool } from './worker-pool.ts';
 
 export interface ResultIndexOptions {
   /** Bytes the results may take in memory (estimated, strings counted as UTF-16). @default 268435456 (256 MiB) */
@@ -63,7 +63,7 @@ export interface ResultIndex {
    * byte ranges at line ends, parsed and partitioned on the worker pool (or here, without one),
    * while the caller goes on. `match` waits for it, and reports the first failure in input order.
    */
-  spillFiles(files: readonly ResultsFile[], options: { readonly pool: WorkerPool | null; readonly keepRaw: boolean }): void;
+  spillFiles(files: readonly ResultsFile[], options: { readonly pool: WorkerPool; readonly keepRaw: boolean }): void;
   /**
    * Pairs each item with its result, in item order. `open` is called once when the results fit
    * in memory and twice (two identical passes) once spilled; `needsTwoPasses` says which.
@@ -122,7 +122,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
   let parts: LineAppender[] | null = null;
   let partitionCount = 0;
   /** Spilled in parallel: the chunk tasks (in input order) and their outcomes. */
-  let chunks: { task: SpillRangeTask; done: Promise<{ lines: number; records: number } | { error: unknown }> }[] | null = null;
+  let chunks: { tasks: SpillRangeTask[]; run: TaskRun<SpillRangeResult> } | null = null;
   let pool: WorkerPool | null = null;
 
   /** `together`: partitions matched at the same time (one per worker), which share the budget. */
@@ -153,19 +153,20 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     map = null;
   }
 
-  function spillFiles(files: readonly ResultsFile[], opts: { readonly pool: WorkerPool | null; readonly keepRaw: boolean }): void {
+  function spillFiles(files: readonly ResultsFile[], opts: { readonly pool: WorkerPool; readonly keepRaw: boolean }): void {
     if (lines > 0 || parts || chunks) throw new ArkBatchError('E_USAGE', 'spillFiles needs an empty result index');
-    const d = makeDir(opts.pool?.size ?? 1);
+    // This thread helps with the matching: the pool's workers and it match at once.
+    const d = makeDir(opts.pool.size + 1);
     map = null;
     pool = opts.pool;
-    chunks = [];
+    const tasks: SpillRangeTask[] = [];
     for (const f of files) {
       for (const range of cutAtLines(f.path, f.size, Math.max(1, Math.ceil(f.size / (options.rangeBytes ?? RANGE_BYTES))))) {
-        const task: SpillRangeTask = {
+        tasks.push({
           kind: 'range',
           dir: d,
           partitions: partitionCount,
-          chunk: chunks.length,
+          chunk: tasks.length,
           path: f.path,
           fileName: f.fileName,
           file: f.file,
@@ -173,27 +174,28 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
           end: range.end,
           maxLineBytes,
           keepRaw: opts.keepRaw,
-        };
-        const run = pool ? pool.run(task) : Promise.resolve().then(() => spillRange(task));
-        // Settled here, so a failure never goes unhandled while the caller reads the source.
-        chunks.push({ task, done: run.then((r) => r, (error: unknown) => ({ error })) });
+        });
       }
     }
+    chunks = { tasks, run: pool.start(tasks) };
   }
 
-  /** Waits for the parallel spill; returns each chunk's first line minus one within its file. */
+  /** Finishes the parallel spill; returns each chunk's first line minus one within its file. */
   async function settleChunks(): Promise<number[]> {
-    const outcomes = await Promise.all(chunks!.map((c) => c.done));
+    const { tasks, run } = chunks!;
+    // Parsing leaves much garbage, and this thread's young generation is far larger than a
+    // worker's: with workers at hand it does not parse too, which keeps the peak RSS down.
+    if (pool!.size === 0) await run.help();
+    const outcomes = await run.settled;
     const bases: number[] = [];
     let base = 0;
     for (let c = 0; c < outcomes.length; c++) {
-      const task = chunks![c]!.task;
-      if (task.start === 0) base = 0;
+      if (tasks[c]!.start === 0) base = 0;
       const o = outcomes[c]!;
-      if ('error' in o) throw shiftLine(o.error, base);
+      if (!o.ok) throw shiftLine(o.error, base);
       bases.push(base);
-      base += o.lines;
-      lines += o.records;
+      base += o.result.lines;
+      lines += o.result.records;
     }
     return bases;
   }
@@ -272,14 +274,18 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     if (firstPass !== null) throw firstPass;
     const limitBytes = Math.max(memoryBytes, MIN_PARTITION_BYTES);
     const tasks: MatchPartitionTask[] = Array.from({ length: P }, (_, p) => ({ kind: 'match', dir: d, partition: p, lineBases, limitBytes, maxLineBytes }));
-    const outcomes = await Promise.allSettled(tasks.map((t) => (pool ? pool.run(t) : Promise.resolve().then(() => matchPartition(t)))));
-    for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
+    pool ??= createWorkerPool({ workers: 0 });
+    const run = pool.start(tasks);
+    await run.help();
+    const outcomes = await run.settled;
+    for (const o of outcomes) if (!o.ok) throw o.error;
     // The workers' memory is not needed for the second pass.
-    await pool?.close();
+    await pool.close();
     for (let p = 0; p < P; p++) {
-      const o = outcomes[p] as PromiseFulfilledResult<{ duplicates: number; orphans: number }>;
-      duplicates += o.value.duplicates;
-      orphans += o.value.orphans;
+      const o = outcomes[p]!;
+      if (!o.ok) continue;
+      duplicates += o.result.duplicates;
+      orphans += o.result.orphans;
       const lost = new LineFileReader(orphansFile(d, p), READ_BUFFER, maxLineBytes);
       try {
         for (let text = lost.next(); text !== null; text = lost.next()) onOrphan(decodeRecord(text));
