@@ -2,7 +2,6 @@
  * The whole `join` as one call: joined rows → CSV / JSONL / Parquet → a file (atomic) or a Writable.
  */
 import { once } from 'node:events';
-import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -20,11 +19,6 @@ export interface JoinToOutputOptions extends JoinOptions {
   readonly output: string | Writable;
   /** Output format; from the output's extension, else jsonl. */
   readonly outputFormat?: JoinOutputFormat;
-  /**
-   * Encode CSV/TSV on a worker thread (same bytes, a second core).
-   * @default true when the source is a file of 32 MiB or more
-   */
-  readonly encodeOnWorker?: boolean;
   /** Rows per Parquet row group. @default 10000 */
   readonly rowGroupRows?: number;
   readonly signal?: AbortSignal;
@@ -46,28 +40,15 @@ export function outputFormatFor(output: string | undefined, explicit?: JoinOutpu
   return f;
 }
 
-const WORKER_SOURCE_BYTES = 32 * 1024 * 1024;
-
-/** The source's size for choosing a strategy; 0 for stdin, and for a path that cannot be stat'ed (the join then fails opening it, with its own error). */
-async function sourceBytes(source: string): Promise<number> {
-  if (source === '-') return 0;
-  const s = await stat(source).then(
-    (st) => st.size,
-    () => 0,
-  );
-  return s;
-}
-
 export async function joinToOutput(options: JoinToOutputOptions): Promise<JoinOutputSummary> {
   const format = outputFormatFor(typeof options.output === 'string' ? options.output : undefined, options.outputFormat);
-  const encodeOnWorker = options.encodeOnWorker ?? (await sourceBytes(options.source)) >= WORKER_SOURCE_BYTES;
   const rows = joinResults(options);
   const encoder =
     format === 'parquet'
       ? joinedToParquet({ rowGroupRows: options.rowGroupRows })
       : format === 'jsonl'
         ? joinedToJsonl()
-        : joinedToCsv({ delimiter: format === 'tsv' ? '\t' : ',', worker: encodeOnWorker });
+        : joinedToCsv({ delimiter: format === 'tsv' ? '\t' : ',' });
   const sink = typeof options.output === 'string' ? bytesToFile({ path: options.output }) : options.output;
   try {
     await pipeline([rows, encoder, sink], { signal: options.signal });
