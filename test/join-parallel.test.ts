@@ -204,3 +204,25 @@ test('our CSV writer writes exactly what csv-stringify writes, for every kind of
   assert.throws(() => stringifyCsvBatch(odd));
   assert.throws(() => encodeCsvBatch(odd));
 });
+
+test('a spilled join lists ids from latin1 cells that match the text ids: non-ASCII columns and templates, CSV and TSV', async () => {
+  await withDir(async (dir) => {
+    const keys = ['质量', 'é', 'plain', '🎉x', 'a"b'];
+    for (const [ext, sep] of [['csv', ','], ['tsv', '\t']] as const) {
+      const cell = (s: string) => (/[",]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
+      await writeFile(join(dir, `s.${ext}`), `名字${sep}v\n` + keys.map((k, i) => `${cell(k)}${sep}${i}`).join('\n') + '\n');
+      for (const id of [{ column: '名字' }, { template: '文档-{{名字}}-{{v}}' }]) {
+        const make = (k: string, i: number) => ('column' in id ? k : `文档-${k}-${i}`);
+        await writeFile(join(dir, 'r.jsonl'), keys.map((k, i) => resultLine({ id: make(k, i), kind: 'ok', content: `c${i}` })).join('\n') + '\n');
+        const outs: string[] = [];
+        for (const extra of [{}, { memoryBytes: 1, workers: 0 }]) {
+          const output = join(dir, `o-${outs.length}.jsonl`);
+          const s = await joinToOutput({ source: join(dir, `s.${ext}`), results: [join(dir, 'r.jsonl')], id, output, ...extra });
+          assert.equal(s.ok, keys.length, JSON.stringify([ext, id, extra]));
+          outs.push(await readFile(output, 'utf8'));
+        }
+        assert.equal(outs[1], outs[0]);
+      }
+    }
+  });
+});

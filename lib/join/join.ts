@@ -8,15 +8,17 @@ import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { ArkBatchError } from '../errors.ts';
 import { bindIdRule, type IdMaker, type IdRule } from '../requests/custom-id.ts';
-import { sniffStream } from '../sources/format.ts';
+import { detectFormat, sniffStream } from '../sources/format.ts';
 import { openSource, type OpenSourceOptions } from '../sources/open.ts';
 import { spoolToTempFile } from '../sources/parquet.ts';
-import type { Row } from '../sources/row.ts';
+import { textOf, type Row } from '../sources/row.ts';
 import { bindJoinedRow, type JoinedRowOptions } from './joined-row.ts';
 import { LineAppender, readTextLines } from './line-files.ts';
 import { createResultIndex, resultsWillSpill, type ResultIndex } from './result-index.ts';
 import { parseResultLine, type ResultRecord } from './result-line.ts';
 import { createWorkerPool, type WorkerPool } from './worker-pool.ts';
+
+const NOT_ASCII = /[^\x00-\x7f]/;
 
 export interface JoinOptions extends Omit<OpenSourceOptions, 'binaryCells'>, JoinedRowOptions {
   /** The source prep read: a path or `-` (stdin). */
@@ -154,9 +156,34 @@ export function joinResults(options: JoinOptions): JoinedRows {
           await source.close();
         }
       })();
+    // A spilled CSV join lists the ids first from latin1 cells: no UTF-8 decoding of the other
+    // cells, and half the memory for non-ASCII text. An id made of latin1 cells is the UTF-8 of
+    // the one made of text cells (templates are converted alike), so decoding it gives the same id.
+    const ids = !index.needsTwoPasses
+      ? undefined
+      : () =>
+          (async function* () {
+            const listFormat = detectFormat(sourcePath, format);
+            if (listFormat !== 'csv' && listFormat !== 'tsv') {
+              for await (const row of open()) yield idOf(row);
+              return;
+            }
+            const source = await openSource(sourcePath, { ...options, format, binaryCells: true });
+            if (options.source !== '-') sourceName = source.name;
+            let maker: IdMaker | null = null;
+            try {
+              for await (const row of source.rows as AsyncIterable<Row>) {
+                maker ??= bindIdRule(options.id ?? {}, row, sourceName);
+                const id = row.error ? null : maker(row);
+                yield typeof id !== 'string' ? null : NOT_ASCII.test(id) ? textOf(id) : id;
+              }
+            } finally {
+              await source.close();
+            }
+          })();
     let done = false;
     try {
-      for await (const [row, r] of index.match(open, idOf, onOrphan)) {
+      for await (const [row, r] of index.match(open, idOf, onOrphan, ids)) {
         build ??= bindJoinedRow(options, row);
         counts.rows++;
         if (!r) {

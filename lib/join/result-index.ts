@@ -69,7 +69,13 @@ export interface ResultIndex {
    * in memory and twice (two identical passes) once spilled; `needsTwoPasses` says which.
    * Results that match no item go to `onOrphan`.
    */
-  match<T>(open: () => AsyncIterable<T>, idOf: (item: T) => string | null, onOrphan: (r: ResultRecord) => void): AsyncGenerator<[T, ResultRecord | undefined]>;
+  match<T>(
+    open: () => AsyncIterable<T>,
+    idOf: (item: T) => string | null,
+    onOrphan: (r: ResultRecord) => void,
+    /** The items' ids in order, when they can be listed more cheaply than by `open` + `idOf` (a spilled match's first pass). */
+    ids?: () => AsyncIterable<string | null>,
+  ): AsyncGenerator<[T, ResultRecord | undefined]>;
   readonly needsTwoPasses: boolean;
   stats(): ResultIndexStats;
   /** Removes temp files; safe at any time. */
@@ -253,7 +259,12 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     }
   }
 
-  async function* spilled<T>(open: () => AsyncIterable<T>, idOf: (item: T) => string | null, onOrphan: (r: ResultRecord) => void): AsyncGenerator<[T, ResultRecord | undefined]> {
+  async function* spilled<T>(
+    open: () => AsyncIterable<T>,
+    idOf: (item: T) => string | null,
+    onOrphan: (r: ResultRecord) => void,
+    ids: (() => AsyncIterable<string | null>) | undefined,
+  ): AsyncGenerator<[T, ResultRecord | undefined]> {
     const d = dir!;
     const P = partitionCount;
     for (const p of parts ?? []) p.close();
@@ -261,9 +272,13 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     const idFiles = Array.from({ length: P }, (_, p) => new LineAppender(idsFile(d, p), APPEND_BUFFER));
     let firstPass: unknown = null;
     try {
-      for await (const item of open()) {
-        const id = idOf(item);
-        if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
+      if (ids) {
+        for await (const id of ids()) if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
+      } else {
+        for await (const item of open()) {
+          const id = idOf(item);
+          if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
+        }
       }
     } catch (err) {
       firstPass = err;
@@ -322,9 +337,9 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
 
   return {
     add,
-    async *match(open, idOf, onOrphan) {
+    async *match(open, idOf, onOrphan, ids) {
       try {
-        if (parts || chunks) yield* spilled(open, idOf, onOrphan);
+        if (parts || chunks) yield* spilled(open, idOf, onOrphan, ids);
         else yield* inMemory(open, idOf, onOrphan);
       } finally {
         // Workers first: none may still write into the directory close() removes.
