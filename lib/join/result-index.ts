@@ -161,8 +161,8 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
 
   function spillFiles(files: readonly ResultsFile[], opts: { readonly pool: WorkerPool; readonly keepRaw: boolean }): void {
     if (lines > 0 || parts || chunks) throw new ArkBatchError('E_USAGE', 'spillFiles needs an empty result index');
-    // The pool's workers match at once, each one partition at a time.
-    const d = makeDir(Math.max(1, opts.pool.size));
+    // The pool's workers and this thread match at once, each one partition at a time.
+    const d = makeDir(opts.pool.size + 1);
     map = null;
     pool = opts.pool;
     const tasks: SpillRangeTask[] = [];
@@ -189,10 +189,8 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
   /** Finishes the parallel spill; returns each chunk's first line minus one within its file. */
   async function settleChunks(): Promise<number[]> {
     const { tasks, run } = chunks!;
-    // Parsing and matching leave much garbage, and this thread's heap (young generation and
-    // what the first pass left) is far larger than a worker's: with workers at hand it leaves
-    // both to them, which keeps the peak RSS within the budget.
-    if (pool!.size === 0) await run.help();
+    // This thread joins in once the source's ids are listed.
+    await run.help();
     const outcomes = await run.settled;
     const bases: number[] = [];
     let base = 0;
@@ -292,7 +290,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     const tasks: MatchPartitionTask[] = Array.from({ length: P }, (_, p) => ({ kind: 'match', dir: d, partition: p, lineBases, limitBytes, maxLineBytes }));
     pool ??= createWorkerPool({ workers: 0 });
     const run = pool.start(tasks);
-    if (pool.size === 0) await run.help();
+    await run.help();
     const outcomes = await run.settled;
     for (const o of outcomes) if (!o.ok) throw o.error;
     // The workers' memory is not needed for the second pass.
