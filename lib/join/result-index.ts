@@ -161,8 +161,8 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
 
   function spillFiles(files: readonly ResultsFile[], opts: { readonly pool: WorkerPool; readonly keepRaw: boolean }): void {
     if (lines > 0 || parts || chunks) throw new ArkBatchError('E_USAGE', 'spillFiles needs an empty result index');
-    // The pool's workers and this thread match at once, each one partition at a time.
-    const d = makeDir(opts.pool.size + 1);
+    // The pool's workers match at once, each one partition at a time.
+    const d = makeDir(Math.max(1, opts.pool.size));
     map = null;
     pool = opts.pool;
     const tasks: SpillRangeTask[] = [];
@@ -290,7 +290,9 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     const tasks: MatchPartitionTask[] = Array.from({ length: P }, (_, p) => ({ kind: 'match', dir: d, partition: p, lineBases, limitBytes, maxLineBytes }));
     pool ??= createWorkerPool({ workers: 0 });
     const run = pool.start(tasks);
-    await run.help();
+    // Matching keeps a partition's results in a Map: on this thread, whose heap still holds what
+    // the passes before left, that pushed the peak RSS past the budget; it helps only without workers.
+    if (pool.size === 0) await run.help();
     const outcomes = await run.settled;
     for (const o of outcomes) if (!o.ok) throw o.error;
     // The workers' memory is not needed for the second pass.
