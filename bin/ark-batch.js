@@ -6,8 +6,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-// Built together by scripts/build.ts; the CLI starts the worker from the second one.
-const bundles = [`${root}dist/cli.mjs`, `${root}dist/csv-lines-worker.mjs`];
+const bundle = `${root}dist/cli.mjs`;
 
 /** True when a file under `dir` changed after `time`. */
 function changedSince(dir, time) {
@@ -18,7 +17,9 @@ function changedSince(dir, time) {
 }
 
 function bundleIsFresh() {
-  if (process.env.ARK_BATCH_SOURCES === '1' || !bundles.every((b) => existsSync(b))) return false;
+  if (process.env.ARK_BATCH_SOURCES === '1' || !existsSync(bundle)) return false;
+  // Built together by scripts/build.ts: the CLI and the worker entries it starts.
+  const bundles = readdirSync(`${root}dist`).filter((f) => f.endsWith('.mjs')).map((f) => `${root}dist/${f}`);
   const built = Math.min(...bundles.map((b) => statSync(b).mtimeMs));
   const files = ['package.json', 'package-lock.json'].filter((f) => existsSync(`${root}${f}`));
   return files.every((f) => statSync(`${root}${f}`).mtimeMs <= built) && !['cli', 'lib', 'transforms', 'scripts'].some((d) => changedSince(`${root}${d}`, built));

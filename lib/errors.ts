@@ -102,3 +102,30 @@ export function exitCodeFor(err: unknown): 1 | 2 | 3 {
   if ((REMOTE_CODES as readonly string[]).includes(err.code)) return 3;
   return 1;
 }
+
+/** An error as plain data, to cross a thread (worker → main); rebuilt with its class, code and context. */
+export interface SerializedError {
+  readonly code?: ErrorCode;
+  readonly detail?: string;
+  readonly fields?: Record<string, unknown>;
+  readonly message: string;
+  readonly stack?: string;
+  readonly causeMessage?: string;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof ArkBatchError) {
+    const { code, detail, name: _n, ...fields } = err as ArkBatchError & Record<string, unknown>;
+    const cause = err.cause;
+    return { code, detail, fields, message: err.message, causeMessage: cause instanceof Error ? cause.message : cause === undefined ? undefined : String(cause) };
+  }
+  return err instanceof Error ? { message: err.message, stack: err.stack } : { message: String(err) };
+}
+
+export function deserializeError(e: SerializedError): Error {
+  const cause = e.causeMessage === undefined ? undefined : new Error(e.causeMessage);
+  if (e.code !== undefined) return new ArkBatchError(e.code, e.detail!, { ...e.fields, cause });
+  const err = new Error(e.message);
+  if (e.stack) err.stack = e.stack;
+  return err;
+}

@@ -1,33 +1,31 @@
 import { Transform } from 'node:stream';
-import { stringify, type Options } from 'csv-stringify/sync';
+import { encodeCsvBatch } from '../lib/join/csv-batch.ts';
 
 export interface JoinedToCsvOptions {
   /** Field delimiter. @default ',' */
   readonly delimiter?: string;
   /** Write a header row (the first row's keys). @default true */
   readonly header?: boolean;
-  /** Rows encoded per csv-stringify call. @default 512 */
+  /** Rows encoded per call. @default 512 */
   readonly batchRows?: number;
 }
 
 /**
- * Joined row objects in, CSV text out, through csv-stringify. Columns are the first row's keys;
- * null is an empty cell, nested values are JSON text, booleans are `true`/`false`. Rows go to
- * csv-stringify as arrays in batches: looking keys up in objects cost more than the quoting.
+ * Joined row objects in, CSV text out, exactly as csv-stringify writes it (lib/join/csv-batch.ts).
+ * Columns are the first row's keys; null is an empty cell, nested values are JSON text, booleans
+ * are `true`/`false`. Rows are encoded as arrays in batches: looking keys up in objects cost
+ * more than the quoting.
  */
 export function joinedToCsv(options: JoinedToCsvOptions = {}): Transform {
   const batchRows = options.batchRows ?? 512;
+  const delimiter = options.delimiter ?? ',';
   let columns: string[] | null = null;
   let batch: unknown[][] = [];
   let first = true;
-  const csv: Options = {
-    delimiter: options.delimiter ?? ',',
-    cast: { boolean: (v) => String(v), bigint: (v) => v.toString(), object: (v) => JSON.stringify(v) },
-  };
   const encode = () => {
     const header = first && (options.header ?? true) && columns !== null;
     first = false;
-    const text = stringify(batch, { ...csv, header, columns: header ? columns! : undefined });
+    const text = encodeCsvBatch({ rows: batch, columns: columns ?? [], header, delimiter });
     batch = [];
     return text;
   };

@@ -4,17 +4,21 @@
  */
 import { createReadStream, renameSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { ArkBatchError } from '../errors.ts';
 import { bindIdRule, type IdMaker, type IdRule } from '../requests/custom-id.ts';
-import { sniffStream } from '../sources/format.ts';
+import { detectFormat, sniffStream } from '../sources/format.ts';
 import { openSource, type OpenSourceOptions } from '../sources/open.ts';
 import { spoolToTempFile } from '../sources/parquet.ts';
-import type { Row } from '../sources/row.ts';
+import { textOf, type Row } from '../sources/row.ts';
 import { bindJoinedRow, type JoinedRowOptions } from './joined-row.ts';
 import { LineAppender, readTextLines } from './line-files.ts';
-import { createResultIndex, type ResultIndex } from './result-index.ts';
+import { createResultIndex, resultsWillSpill, type ResultIndex } from './result-index.ts';
 import { parseResultLine, type ResultRecord } from './result-line.ts';
+import { createWorkerPool, type WorkerPool } from './worker-pool.ts';
+
+const NOT_ASCII = /[^\x00-\x7f]/;
 
 export interface JoinOptions extends Omit<OpenSourceOptions, 'binaryCells'>, JoinedRowOptions {
   /** The source prep read: a path or `-` (stdin). */
@@ -31,6 +35,14 @@ export interface JoinOptions extends Omit<OpenSourceOptions, 'binaryCells'>, Joi
   readonly maxLineBytes?: number;
   /** Spill partitions (normally sized from the results' total bytes). */
   readonly partitions?: number;
+  /**
+   * Worker threads that parse and match the results when they are files too large for the
+   * budget (they then spill from the start, range by range, while this thread reads the source's
+   * ids, then helps); 0 does all the work on this thread. @default min(3, os.availableParallelism() - 1)
+   */
+  readonly workers?: number;
+  /** Bytes of results per parse task when the workers spill them. @default 67108864 (64 MiB) */
+  readonly spillRangeBytes?: number;
   /** Results matching no source row are written here as JSONL (atomically, at the end). */
   readonly orphansPath?: string;
   /** Called for each result matching no source row. */
@@ -67,9 +79,20 @@ export function joinResults(options: JoinOptions): JoinedRows {
   }
   const counts = { rows: 0, ok: 0, error: 0, missing: 0, noId: 0 };
   let index: ResultIndex | null = null;
+  let pool: WorkerPool | null = null;
   let sourceName = options.source === '-' ? 'stdin' : options.source;
 
   async function* run(): AsyncGenerator<Record<string, unknown>> {
+    try {
+      yield* joinRows();
+    } finally {
+      // Also when setting up failed: no worker may outlive the join.
+      await pool?.close();
+      index?.close();
+    }
+  }
+
+  async function* joinRows(): AsyncGenerator<Record<string, unknown>> {
     const sizes = await Promise.all(inputs.map((i) => (i === '-' ? undefined : stat(i).then((s) => s.size))));
     const known = sizes.every((s) => s !== undefined);
     index = createResultIndex({
@@ -77,15 +100,25 @@ export function joinResults(options: JoinOptions): JoinedRows {
       tmpDir: options.tmpDir,
       maxLineBytes: options.maxLineBytes,
       partitions: options.partitions,
+      rangeBytes: options.spillRangeBytes,
       expectedBytes: known ? sizes.reduce<number>((a, b) => a + b!, 0) : undefined,
     });
     const maxLineBytes = options.maxLineBytes ?? 128 * 1024 * 1024;
-    for (let file = 0; file < inputs.length; file++) {
-      const path = inputs[file]!;
-      const fileName = path === '-' ? 'stdin' : path;
-      const bytes = path === '-' ? (options.stdin ?? process.stdin) : createReadStream(path, { highWaterMark: 1 << 20 });
-      for await (const l of readTextLines(bytes, { maxLineBytes, file: fileName })) {
-        index.add(parseResultLine(l.text, { file, line: l.line, fileName, keepRaw: options.raw }));
+    const expected = sizes.reduce<number>((a, b) => a + (b ?? 0), 0);
+    if (known && resultsWillSpill(expected, options.memoryBytes)) {
+      pool = createWorkerPool({ workers: options.workers ?? Math.min(3, availableParallelism() - 1) });
+      index.spillFiles(
+        inputs.map((path, file) => ({ path, fileName: path, file, size: sizes[file]! })),
+        { pool, keepRaw: options.raw ?? false },
+      );
+    } else {
+      for (let file = 0; file < inputs.length; file++) {
+        const path = inputs[file]!;
+        const fileName = path === '-' ? 'stdin' : path;
+        const bytes = path === '-' ? (options.stdin ?? process.stdin) : createReadStream(path, { highWaterMark: 1 << 20 });
+        for await (const l of readTextLines(bytes, { maxLineBytes, file: fileName })) {
+          index.add(parseResultLine(l.text, { file, line: l.line, fileName, keepRaw: options.raw }));
+        }
       }
     }
 
@@ -123,9 +156,34 @@ export function joinResults(options: JoinOptions): JoinedRows {
           await source.close();
         }
       })();
+    // A spilled CSV join lists the ids first from latin1 cells: no UTF-8 decoding of the other
+    // cells, and half the memory for non-ASCII text. An id made of latin1 cells is the UTF-8 of
+    // the one made of text cells (templates are converted alike), so decoding it gives the same id.
+    const ids = !index.needsTwoPasses
+      ? undefined
+      : () =>
+          (async function* () {
+            const listFormat = detectFormat(sourcePath, format);
+            if (listFormat !== 'csv' && listFormat !== 'tsv') {
+              for await (const row of open()) yield idOf(row);
+              return;
+            }
+            const source = await openSource(sourcePath, { ...options, format, binaryCells: true });
+            if (options.source !== '-') sourceName = source.name;
+            let maker: IdMaker | null = null;
+            try {
+              for await (const row of source.rows as AsyncIterable<Row>) {
+                maker ??= bindIdRule(options.id ?? {}, row, sourceName);
+                const id = row.error ? null : maker(row);
+                yield typeof id !== 'string' ? null : NOT_ASCII.test(id) ? textOf(id) : id;
+              }
+            } finally {
+              await source.close();
+            }
+          })();
     let done = false;
     try {
-      for await (const [row, r] of index.match(open, idOf, onOrphan)) {
+      for await (const [row, r] of index.match(open, idOf, onOrphan, ids)) {
         build ??= bindJoinedRow(options, row);
         counts.rows++;
         if (!r) {
@@ -137,6 +195,7 @@ export function joinResults(options: JoinOptions): JoinedRows {
       }
       done = true;
     } finally {
+      await pool?.close();
       index.close();
       await cleanup();
       if (orphans) {

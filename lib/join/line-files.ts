@@ -28,15 +28,8 @@ export async function* readTextLines(input: Readable, options: { readonly maxLin
   let line = 0;
   const emit = (bytes: Buffer): TextLine | null => {
     line++;
-    let end = bytes.length;
-    if (end > 0 && bytes[end - 1] === CR) end--;
-    const start = line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-    if (end <= start) return null;
-    try {
-      return { line, text: decoder.decode(bytes.subarray(start, end)) };
-    } catch (err) {
-      throw new ArkBatchError('E_ENCODING', 'line is not valid UTF-8', { file: options.file, line, cause: err });
-    }
+    const text = lineText(bytes, line, line === 1, decoder, options.file);
+    return text === null ? null : { line, text };
   };
   const tooLong = () =>
     new ArkBatchError('E_BUFFER_LIMIT', `line is longer than ${options.maxLineBytes} bytes (raise --max-line-bytes)`, { file: options.file, line: line + 1 });
@@ -66,6 +59,129 @@ export async function* readTextLines(input: Readable, options: { readonly maxLin
     const l = emit(Buffer.concat(pending));
     if (l) yield l;
   }
+}
+
+/**
+ * The text of one line's bytes (without its LF): a trailing CR and, on a file's first line, a
+ * UTF-8 BOM are dropped; a blank line gives null. Invalid UTF-8 fails with E_ENCODING.
+ */
+export function lineText(bytes: Buffer, line: number, firstOfFile: boolean, decoder: { decode(bytes: Uint8Array): string }, file: string | undefined): string | null {
+  let end = bytes.length;
+  if (end > 0 && bytes[end - 1] === CR) end--;
+  const start = firstOfFile && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  if (end <= start) return null;
+  try {
+    return decoder.decode(bytes.subarray(start, end));
+  } catch (err) {
+    throw new ArkBatchError('E_ENCODING', 'line is not valid UTF-8', { file, line, cause: err });
+  }
+}
+
+/**
+ * The lines of bytes [start, end) of a file, read synchronously in large blocks: what a join
+ * worker reads its share of a results file with. `start` and `end` sit just after a LF (or at
+ * the file's ends). `line` counts every physical line, blank ones too, from 1 within the range;
+ * a line over `maxLineBytes` fails like `readTextLines` (with the line number within the range).
+ */
+export class RangeLineReader {
+  readonly #fd: number;
+  readonly #path: string;
+  readonly #maxLineBytes: number;
+  readonly #file: string | undefined;
+  #buf: Buffer;
+  #start = 0;
+  #end = 0;
+  #pos: number;
+  readonly #stop: number;
+  line = 0;
+  constructor(path: string, range: { readonly start: number; readonly end: number }, options: { readonly bufferBytes: number; readonly maxLineBytes: number; readonly file?: string }) {
+    this.#path = path;
+    this.#fd = io('open', path, () => openSync(path, 'r'));
+    this.#buf = Buffer.allocUnsafe(options.bufferBytes);
+    this.#maxLineBytes = options.maxLineBytes;
+    this.#file = options.file;
+    this.#pos = range.start;
+    this.#stop = range.end;
+  }
+  /** The next line's bytes (a view, valid until the next call; without the LF), or null at the end. */
+  next(): Buffer | null {
+    for (;;) {
+      const nl = this.#buf.indexOf(LF, this.#start);
+      if (nl !== -1 && nl < this.#end) {
+        if (nl - this.#start > this.#maxLineBytes) throw this.#tooLong();
+        const bytes = this.#buf.subarray(this.#start, nl);
+        this.#start = nl + 1;
+        this.line++;
+        return bytes;
+      }
+      if (this.#end - this.#start > this.#maxLineBytes) throw this.#tooLong();
+      if (this.#pos >= this.#stop) {
+        if (this.#end === this.#start) return null;
+        const bytes = this.#buf.subarray(this.#start, this.#end);
+        this.#start = this.#end;
+        this.line++;
+        return bytes;
+      }
+      this.#fill();
+    }
+  }
+  #tooLong(): ArkBatchError {
+    return new ArkBatchError('E_BUFFER_LIMIT', `line is longer than ${this.#maxLineBytes} bytes (raise --max-line-bytes)`, { file: this.#file, line: this.line + 1 });
+  }
+  #fill(): void {
+    const kept = this.#end - this.#start;
+    if (this.#start > 0) {
+      this.#buf.copy(this.#buf, 0, this.#start, this.#end);
+      this.#start = 0;
+      this.#end = kept;
+    }
+    if (this.#end === this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.#buf.length * 2, this.#maxLineBytes + 2));
+      this.#buf.copy(grown, 0, 0, this.#end);
+      this.#buf = grown;
+    }
+    const want = Math.min(this.#buf.length - this.#end, this.#stop - this.#pos);
+    const n = io('read', this.#path, () => readSync(this.#fd, this.#buf, this.#end, want, this.#pos));
+    if (n === 0) throw new ArkBatchError('E_INTEGRITY', 'a results file got shorter while it was read', { file: this.#file });
+    this.#pos += n;
+    this.#end += n;
+  }
+  close(): void {
+    closeSync(this.#fd);
+  }
+}
+
+/**
+ * Cuts a file into about `pieces` byte ranges that each end just after a LF (the last at the
+ * file's end), so each can be read on its own. Empty ranges are dropped.
+ */
+export function cutAtLines(path: string, size: number, pieces: number): { start: number; end: number }[] {
+  const fd = io('open', path, () => openSync(path, 'r'));
+  const probe = Buffer.allocUnsafe(64 * 1024);
+  const cuts = [0];
+  try {
+    for (let i = 1; i < pieces; i++) {
+      let pos = Math.max(Math.floor((size * i) / pieces), cuts[cuts.length - 1]!);
+      let cut = size;
+      while (pos < size) {
+        const n = io('read', path, () => readSync(fd, probe, 0, probe.length, pos));
+        if (n === 0) break;
+        const nl = probe.subarray(0, n).indexOf(LF);
+        if (nl !== -1) {
+          cut = pos + nl + 1;
+          break;
+        }
+        pos += n;
+      }
+      if (cut > cuts[cuts.length - 1]! && cut < size) cuts.push(cut);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  cuts.push(size);
+  const ranges: { start: number; end: number }[] = [];
+  for (let i = 0; i + 1 < cuts.length; i++) if (cuts[i + 1]! > cuts[i]!) ranges.push({ start: cuts[i]!, end: cuts[i + 1]! });
+  return ranges;
 }
 
 /** Spill-file failures (disk full, permissions) as coded errors naming the file. */

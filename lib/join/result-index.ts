@@ -15,8 +15,10 @@ import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArkBatchError } from '../errors.ts';
-import { LineAppender, LineFileReader } from './line-files.ts';
-import { decodeRecord, encodeRecord, peekRecord, replacesKept, type ResultRecord } from './result-line.ts';
+import { cutAtLines, LineAppender, LineFileReader } from './line-files.ts';
+import { decodeRecord, encodeRecord, replacesKept, type ResultRecord } from './result-line.ts';
+import { entryBytes, hashOf, idsFile, matchedFile, orphansFile, resultsFile, shiftLine, type MatchPartitionTask, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
+import { createWorkerPool, type TaskRun, type WorkerPool } from './worker-pool.ts';
 
 export interface ResultIndexOptions {
   /** Bytes the results may take in memory (estimated, strings counted as UTF-16). @default 268435456 (256 MiB) */
@@ -29,6 +31,8 @@ export interface ResultIndexOptions {
   readonly partitions?: number;
   /** Longest spilled line accepted back. @default 134217728 (128 MiB) */
   readonly maxLineBytes?: number;
+  /** Bytes of a results file per parse task of `spillFiles`. @default 67108864 (64 MiB) */
+  readonly rangeBytes?: number;
 }
 
 export interface ResultIndexStats {
@@ -42,14 +46,36 @@ export interface ResultIndexStats {
   readonly partitions: number;
 }
 
+/** A results file for `spillFiles`. */
+export interface ResultsFile {
+  readonly path: string;
+  /** Name in error messages. */
+  readonly fileName: string;
+  /** Its index among the join's inputs (`ResultRecord.file`). */
+  readonly file: number;
+  readonly size: number;
+}
+
 export interface ResultIndex {
   add(record: ResultRecord): void;
+  /**
+   * Spills whole results files at once (the index must still be empty): each file is cut into
+   * byte ranges at line ends, parsed and partitioned on the worker pool (or here, without one),
+   * while the caller goes on. `match` waits for it, and reports the first failure in input order.
+   */
+  spillFiles(files: readonly ResultsFile[], options: { readonly pool: WorkerPool; readonly keepRaw: boolean }): void;
   /**
    * Pairs each item with its result, in item order. `open` is called once when the results fit
    * in memory and twice (two identical passes) once spilled; `needsTwoPasses` says which.
    * Results that match no item go to `onOrphan`.
    */
-  match<T>(open: () => AsyncIterable<T>, idOf: (item: T) => string | null, onOrphan: (r: ResultRecord) => void): AsyncGenerator<[T, ResultRecord | undefined]>;
+  match<T>(
+    open: () => AsyncIterable<T>,
+    idOf: (item: T) => string | null,
+    onOrphan: (r: ResultRecord) => void,
+    /** The items' ids in order, when they can be listed more cheaply than by `open` + `idOf` (a spilled match's first pass). */
+    ids?: () => AsyncIterable<string | null>,
+  ): AsyncGenerator<[T, ResultRecord | undefined]>;
   readonly needsTwoPasses: boolean;
   stats(): ResultIndexStats;
   /** Removes temp files; safe at any time. */
@@ -63,6 +89,8 @@ const APPEND_BUFFER = 64 * 1024;
  */
 const MIN_PARTITION_BYTES = 16 * 1024 * 1024;
 const READ_BUFFER = 64 * 1024;
+/** Bytes of results per range a worker parses (ranges are queued; each has its own partition files). */
+const RANGE_BYTES = 64 * 1024 * 1024;
 
 /**
  * A kept result: its encoded line (one flat string is far lighter for the GC than a record
@@ -74,19 +102,15 @@ interface Entry {
   hit: boolean;
 }
 
-/** Heap bytes of an entry: strings as UTF-16 (CJK text is two-byte in V8), the entry and its Map slot. */
-const entryBytes = (id: string, text: string) => 2 * (id.length + text.length) + 150;
-
 /**
  * Live data may use this share of the budget: V8 lets the heap grow to two or three times its
  * live size before a full collection, and the budget is meant to bound the process.
  */
 const LIVE_SHARE = 8;
 
-function hashOf(id: string, n: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % n;
+/** Whether results of this many bytes are certain to spill under the budget (they would not fit even if nothing were dropped). */
+export function resultsWillSpill(bytes: number, memoryBytes = 256 * 1024 * 1024): boolean {
+  return bytes > memoryBytes / LIVE_SHARE;
 }
 
 export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex {
@@ -103,28 +127,82 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
   let dir: string | null = null;
   let parts: LineAppender[] | null = null;
   let partitionCount = 0;
+  /** Spilled in parallel: the chunk tasks (in input order) and their outcomes. */
+  let chunks: { tasks: SpillRangeTask[]; run: TaskRun<SpillRangeResult> } | null = null;
+  let pool: WorkerPool | null = null;
 
-  function choosePartitions(): number {
+  /** `together`: partitions matched at the same time (one per worker), which share the budget. */
+  function choosePartitions(together = 1): number {
     if (options.partitions !== undefined) return Math.max(1, Math.floor(options.partitions));
     if (options.expectedBytes === undefined) return 256;
     // A partition holds about 1/P of the results (as UTF-16 in memory); aim for the live share
     // of the budget each, so an unlucky hash spread still fits the half a partition may use.
-    const p = Math.ceil((options.expectedBytes * 2 * LIVE_SHARE) / memoryBytes);
+    const p = Math.ceil((options.expectedBytes * 2 * LIVE_SHARE * together) / memoryBytes);
     return Math.min(256, Math.max(16, p));
   }
 
-  function spill(): void {
-    partitionCount = choosePartitions();
+  function makeDir(together = 1): string {
+    partitionCount = choosePartitions(together);
     const root = options.tmpDir ?? tmpdir();
     try {
-      dir = mkdtempSync(join(root, 'ark-batch-join-'));
+      return (dir = mkdtempSync(join(root, 'ark-batch-join-')));
     } catch (err) {
       throw new ArkBatchError('E_IO', `cannot create the join spill directory: ${(err as Error).message}`, { file: root, cause: err });
     }
+  }
+
+  function spill(): void {
+    const d = makeDir();
     parts = [];
-    for (let p = 0; p < partitionCount; p++) parts.push(new LineAppender(join(dir, `results-${p}`), APPEND_BUFFER));
+    for (let p = 0; p < partitionCount; p++) parts.push(new LineAppender(resultsFile(d, 0, p), APPEND_BUFFER));
     for (const [id, e] of map!) parts[hashOf(id, partitionCount)]!.push(e.text);
     map = null;
+  }
+
+  function spillFiles(files: readonly ResultsFile[], opts: { readonly pool: WorkerPool; readonly keepRaw: boolean }): void {
+    if (lines > 0 || parts || chunks) throw new ArkBatchError('E_USAGE', 'spillFiles needs an empty result index');
+    // The pool's workers match at once, each one partition at a time.
+    const d = makeDir(Math.max(1, opts.pool.size));
+    map = null;
+    pool = opts.pool;
+    const tasks: SpillRangeTask[] = [];
+    for (const f of files) {
+      for (const range of cutAtLines(f.path, f.size, Math.max(1, Math.ceil(f.size / (options.rangeBytes ?? RANGE_BYTES))))) {
+        tasks.push({
+          kind: 'range',
+          dir: d,
+          partitions: partitionCount,
+          chunk: tasks.length,
+          path: f.path,
+          fileName: f.fileName,
+          file: f.file,
+          start: range.start,
+          end: range.end,
+          maxLineBytes,
+          keepRaw: opts.keepRaw,
+        });
+      }
+    }
+    chunks = { tasks, run: pool.start(tasks) };
+  }
+
+  /** Finishes the parallel spill; returns each chunk's first line minus one within its file. */
+  async function settleChunks(): Promise<number[]> {
+    const { tasks, run } = chunks!;
+    // This thread joins in once the source's ids are listed.
+    await run.help();
+    const outcomes = await run.settled;
+    const bases: number[] = [];
+    let base = 0;
+    for (let c = 0; c < outcomes.length; c++) {
+      if (tasks[c]!.start === 0) base = 0;
+      const o = outcomes[c]!;
+      if (!o.ok) throw shiftLine(o.error, base);
+      bases.push(base);
+      base += o.result.lines;
+      lines += o.result.records;
+    }
+    return bases;
   }
 
   function add(record: ResultRecord): void {
@@ -154,6 +232,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
   function close(): void {
     const open = parts ?? [];
     parts = null;
+    chunks = null;
     try {
       for (const p of open) p.close();
     } finally {
@@ -178,21 +257,59 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     }
   }
 
-  async function* spilled<T>(open: () => AsyncIterable<T>, idOf: (item: T) => string | null, onOrphan: (r: ResultRecord) => void): AsyncGenerator<[T, ResultRecord | undefined]> {
+  async function* spilled<T>(
+    open: () => AsyncIterable<T>,
+    idOf: (item: T) => string | null,
+    onOrphan: (r: ResultRecord) => void,
+    ids: (() => AsyncIterable<string | null>) | undefined,
+  ): AsyncGenerator<[T, ResultRecord | undefined]> {
     const d = dir!;
     const P = partitionCount;
-    for (const p of parts!) p.close();
+    for (const p of parts ?? []) p.close();
     parts = null;
-    const idFiles = Array.from({ length: P }, (_, p) => new LineAppender(join(d, `ids-${p}`), APPEND_BUFFER));
+    const idFiles = Array.from({ length: P }, (_, p) => new LineAppender(idsFile(d, p), APPEND_BUFFER));
+    let firstPass: unknown = null;
     try {
-      for await (const item of open()) {
-        const id = idOf(item);
-        if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
+      if (ids) {
+        for await (const id of ids()) if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
+      } else {
+        for await (const item of open()) {
+          const id = idOf(item);
+          if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
+        }
       }
+    } catch (err) {
+      firstPass = err;
     } finally {
       for (const f of idFiles) f.close();
     }
-    for (let p = 0; p < P; p++) matchPartition(d, p, onOrphan);
+    // The results come first, as when they are read serially: their failure is the one reported.
+    const lineBases = chunks ? await settleChunks() : [0];
+    if (firstPass !== null) throw firstPass;
+    const limitBytes = Math.max(memoryBytes, MIN_PARTITION_BYTES);
+    const tasks: MatchPartitionTask[] = Array.from({ length: P }, (_, p) => ({ kind: 'match', dir: d, partition: p, lineBases, limitBytes, maxLineBytes }));
+    pool ??= createWorkerPool({ workers: 0 });
+    const run = pool.start(tasks);
+    // Matching keeps a partition's results in a Map: on this thread, whose heap still holds what
+    // the passes before left, that pushed the peak RSS past the budget; it helps only without workers.
+    if (pool.size === 0) await run.help();
+    const outcomes = await run.settled;
+    for (const o of outcomes) if (!o.ok) throw o.error;
+    // The workers' memory is not needed for the second pass.
+    await pool.close();
+    for (let p = 0; p < P; p++) {
+      const o = outcomes[p]!;
+      if (!o.ok) continue;
+      duplicates += o.result.duplicates;
+      orphans += o.result.orphans;
+      const lost = new LineFileReader(orphansFile(d, p), READ_BUFFER, maxLineBytes);
+      try {
+        for (let text = lost.next(); text !== null; text = lost.next()) onOrphan(decodeRecord(text));
+      } finally {
+        lost.close();
+      }
+      unlinkSync(orphansFile(d, p));
+    }
     const readers: (LineFileReader | null)[] = new Array(P).fill(null);
     try {
       for await (const item of open()) {
@@ -202,7 +319,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
           continue;
         }
         const p = hashOf(id, P);
-        const reader = (readers[p] ??= new LineFileReader(join(d, `matched-${p}`), READ_BUFFER, maxLineBytes));
+        const reader = (readers[p] ??= new LineFileReader(matchedFile(d, p), READ_BUFFER, maxLineBytes));
         const text = reader.next();
         if (text === null) throw new ArkBatchError('E_INTEGRITY', 'the source changed between the two join passes (more rows the second time)');
         if (text === '0') {
@@ -218,72 +335,21 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     }
   }
 
-  function matchPartition(d: string, p: number, onOrphan: (r: ResultRecord) => void): void {
-    // Each record is decoded once, for its id and outcome; its encoded line is what moves on.
-    const m = new Map<string, Entry>();
-    let bytes = 0;
-    const limit = Math.max(memoryBytes, MIN_PARTITION_BYTES);
-    const results = new LineFileReader(join(d, `results-${p}`), READ_BUFFER, maxLineBytes);
-    try {
-      for (let text = results.next(); text !== null; text = results.next()) {
-        const r = peekRecord(text);
-        const kept = m.get(r.customId);
-        if (kept) {
-          duplicates++;
-          if (replacesKept(kept.ok)) {
-            bytes += 2 * (text.length - kept.text.length);
-            kept.text = text;
-            kept.ok = r.ok;
-          }
-        } else {
-          m.set(r.customId, { text, ok: r.ok, hit: false });
-          bytes += entryBytes(r.customId, text);
-        }
-        if (bytes > limit / 2) {
-          // Twice the planned share (partitions are sized for a quarter): a very skewed hash
-          // spread or a budget far too small for the results.
-          throw new ArkBatchError('E_BUFFER_LIMIT', `one join partition needs more than half of the ${limit}-byte memory budget; raise --memory`);
-        }
-      }
-    } finally {
-      results.close();
-    }
-    unlinkSync(join(d, `results-${p}`));
-    const ids = new LineFileReader(join(d, `ids-${p}`), READ_BUFFER, maxLineBytes);
-    const out = new LineAppender(join(d, `matched-${p}`), APPEND_BUFFER);
-    try {
-      for (let text = ids.next(); text !== null; text = ids.next()) {
-        const e = m.get(JSON.parse(text) as string);
-        if (e) {
-          e.hit = true;
-          out.push(e.text);
-        } else out.push('0');
-      }
-    } finally {
-      ids.close();
-      out.close();
-    }
-    unlinkSync(join(d, `ids-${p}`));
-    for (const e of m.values()) {
-      if (!e.hit) {
-        orphans++;
-        onOrphan(decodeRecord(e.text));
-      }
-    }
-  }
-
   return {
     add,
-    async *match(open, idOf, onOrphan) {
+    async *match(open, idOf, onOrphan, ids) {
       try {
-        if (parts) yield* spilled(open, idOf, onOrphan);
+        if (parts || chunks) yield* spilled(open, idOf, onOrphan, ids);
         else yield* inMemory(open, idOf, onOrphan);
       } finally {
+        // Workers first: none may still write into the directory close() removes.
+        await pool?.close();
         close();
       }
     },
+    spillFiles,
     get needsTwoPasses() {
-      return parts !== null;
+      return parts !== null || chunks !== null;
     },
     stats: () => ({ lines, duplicates, orphans, partitions: partitionCount }),
     close,

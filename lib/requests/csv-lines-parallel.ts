@@ -12,7 +12,7 @@
  */
 import { Transform } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
-import { ArkBatchError } from '../errors.ts';
+import { ArkBatchError, deserializeError } from '../errors.ts';
 import { lineBatchOf } from '../jsonl/line-batch.ts';
 import { startTsWorker } from '../streams/ts-worker.ts';
 import { countRecords, createCsvChunker } from '../sources/csv-chunks.ts';
@@ -21,7 +21,7 @@ import { csvColumns } from '../sources/csv-rows.ts';
 import { createLineChecker } from '../validate/checker.ts';
 import { createRejectPolicy } from '../validate/rejects.ts';
 import type { CsvLinesOptions } from './csv-lines.ts';
-import { createPieceHandler, deserializeError, REJECTED, SKIPPED, WRITTEN, type CsvWorkerInit, type FromWorker, type ToWorker } from './csv-lines-worker.ts';
+import { createPieceHandler, REJECTED, SKIPPED, WRITTEN, type CsvWorkerInit, type FromWorker, type ToWorker } from './csv-lines-worker.ts';
 import type { PrepareOptions, PrepareStats } from './prepare.ts';
 
 export interface ParallelCsvLinesOptions extends CsvLinesOptions {
@@ -62,7 +62,7 @@ const SPARE_PER_PIECE = 8;
 type Message = Omit<ToWorker, 'spare'> & { spare: Uint8Array[] };
 
 /** The workers' entry, from the package root. */
-export const CSV_LINES_WORKER = 'lib/requests/csv-lines-worker.ts';
+const CSV_LINES_WORKER = 'lib/requests/csv-lines-worker.ts';
 
 export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Transform & { readonly stats: PrepareStats } {
   const stats: PrepareStats = { rowsRead: 0, written: 0, rejected: 0, skipped: 0, otherShards: 0, bytes: 0 };
@@ -171,7 +171,7 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
       let w: Worker;
       try {
         // Small young generations: a piece's garbage dies within it, and the heap stays compact.
-        w = await startTsWorker(CSV_LINES_WORKER, { workerData: { kind: 'csv-lines', init }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+        w = startTsWorker(CSV_LINES_WORKER, { workerData: { kind: 'csv-lines', init }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
       } catch (err) {
         if (workers.length > 0) throw err;
         noWorkers = true;

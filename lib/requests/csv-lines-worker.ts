@@ -10,7 +10,7 @@
  * worker's preparer rejects without limit and records each accepted line's custom_id and row.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { ArkBatchError, type ErrorCode } from '../errors.ts';
+import { ArkBatchError, serializeError, type SerializedError } from '../errors.ts';
 import { createLineBatcher, type LineBatch } from '../jsonl/line-batch.ts';
 import { createCsvParser, type OnCsvRecord } from '../sources/csv-parser.ts';
 import { createCsvRowBuilder } from '../sources/csv-rows.ts';
@@ -25,15 +25,6 @@ export interface CsvWorkerInit {
   readonly header: boolean;
   readonly maxRecordBytes?: number;
   readonly batchBytes: number;
-}
-
-/** An error as plain data, rebuilt on the main thread with its class, code and context. */
-export interface SerializedError {
-  readonly code?: string;
-  readonly detail?: string;
-  readonly message: string;
-  readonly stack?: string;
-  readonly context?: { file?: string; row?: number; line?: number; customId?: string };
 }
 
 export interface ToWorker {
@@ -77,21 +68,6 @@ export const WRITTEN = 0;
 export const REJECTED = 1;
 export const SKIPPED = 2;
 export const OTHER_SHARD = 3;
-
-export function serializeError(err: unknown): SerializedError {
-  if (err instanceof ArkBatchError) {
-    return { code: err.code, detail: err.detail, message: err.message, context: { file: err.file, row: err.row, line: err.line, customId: err.customId } };
-  }
-  const e = err instanceof Error ? err : new Error(String(err));
-  return { message: e.message, stack: e.stack };
-}
-
-export function deserializeError(s: SerializedError): Error {
-  if (s.code !== undefined) return new ArkBatchError(s.code as ErrorCode, s.detail ?? s.message, s.context);
-  const e = new Error(s.message);
-  if (s.stack) e.stack = s.stack;
-  return e;
-}
 
 /** Serves one main thread over `port` until it closes. */
 export function serveCsvLines(port: MessagePort, init: CsvWorkerInit): void {
