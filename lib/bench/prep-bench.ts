@@ -219,7 +219,20 @@ export function measureCommand<S>(args: readonly string[], options: { env?: Node
 /** One prep; with `--upload` the data goes to TOS and the summary comes on stdout. */
 async function prepOnce(source: string, prepArgs: readonly string[], env?: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<BenchRun> {
   const uploading = prepArgs.includes('--upload');
-  const m = await measureCommand<{ rowsRead: number; written: number; bytesIn: number; bytes: number; estimatedInputTokens?: number }>(['prep', source, ...prepArgs], { env, summaryOnStdout: uploading, signal });
+  const m = await measureCommand<PrepSummaryFields>(['prep', source, ...prepArgs], { env, summaryOnStdout: uploading, signal });
+  return benchRunOf(m, uploading ? m.summary.bytes : m.stdoutBytes || m.summary.bytes, m.summary.estimatedInputTokens);
+}
+
+/** What a measured run reads from prep's `--json` summary. */
+interface PrepSummaryFields {
+  rowsRead: number;
+  written: number;
+  bytesIn: number;
+  bytes: number;
+  estimatedInputTokens?: number;
+}
+
+function benchRunOf(m: MeasuredCommand<PrepSummaryFields>, bytesOut: number, inputTokens: number | undefined): BenchRun {
   const s = m.summary;
   return {
     seconds: m.seconds,
@@ -228,8 +241,8 @@ async function prepOnce(source: string, prepArgs: readonly string[], env?: NodeJ
     rows: s.rowsRead,
     lines: s.written,
     bytesIn: s.bytesIn,
-    bytesOut: uploading ? s.bytes : m.stdoutBytes || s.bytes,
-    inputTokens: s.estimatedInputTokens,
+    bytesOut,
+    inputTokens,
   };
 }
 
@@ -260,18 +273,8 @@ async function prepCountingTokens(source: string, prepArgs: readonly string[], t
       failure = err;
     }
   };
-  const m = await measureCommand<{ rowsRead: number; written: number; bytesIn: number; bytes: number }>(['prep', source, ...prepArgs], { onStdout, signal });
+  const m = await measureCommand<PrepSummaryFields>(['prep', source, ...prepArgs], { onStdout, signal });
   if (!failure && carry.length) countLine(Buffer.concat(carry));
   if (failure) throw new ArkBatchError('E_JSONL_PARSE', `Cannot count the tokens of prep's output: ${(failure as Error).message}`, { cause: failure });
-  const s = m.summary;
-  return {
-    seconds: m.seconds,
-    cpuSeconds: s.resources.cpuSeconds,
-    maxRssBytes: s.resources.maxRssBytes,
-    rows: s.rowsRead,
-    lines: s.written,
-    bytesIn: s.bytesIn,
-    bytesOut: m.stdoutBytes || s.bytes,
-    inputTokens: total,
-  };
+  return benchRunOf(m, m.stdoutBytes || m.summary.bytes, total);
 }

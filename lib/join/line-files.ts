@@ -4,7 +4,7 @@
  * are written and read in large blocks by one process, so blocking calls cost nothing
  * and save an await per line.
  */
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { ArkBatchError } from '../errors.ts';
 
@@ -93,6 +93,7 @@ export class RangeLineReader {
   #end = 0;
   #pos: number;
   readonly #stop: number;
+  #closed = false;
   line = 0;
   constructor(path: string, range: { readonly start: number; readonly end: number }, options: { readonly bufferBytes: number; readonly maxLineBytes: number; readonly file?: string }) {
     this.#path = path;
@@ -147,6 +148,8 @@ export class RangeLineReader {
     this.#end += n;
   }
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     closeSync(this.#fd);
   }
 }
@@ -237,55 +240,18 @@ export class LineAppender {
   }
 }
 
-/** Reads back a file written by LineAppender, one line at a time, through one growing buffer. */
+/** Reads back a whole file written by LineAppender, one line of text at a time. */
 export class LineFileReader {
-  readonly #fd: number;
-  readonly #path: string;
-  readonly #maxLineBytes: number;
-  #buf: Buffer;
-  #start = 0;
-  #end = 0;
-  #eof = false;
-  #closed = false;
+  readonly #lines: RangeLineReader;
   constructor(path: string, bufferBytes: number, maxLineBytes: number) {
-    this.#path = path;
-    this.#fd = io('open', path, () => openSync(path, 'r'));
-    this.#buf = Buffer.allocUnsafe(bufferBytes);
-    this.#maxLineBytes = maxLineBytes;
+    const size = io('stat', path, () => statSync(path).size);
+    this.#lines = new RangeLineReader(path, { start: 0, end: size }, { bufferBytes, maxLineBytes });
   }
   /** The next line, or null at the end of the file. */
   next(): string | null {
-    for (;;) {
-      const nl = this.#buf.indexOf(LF, this.#start);
-      if (nl !== -1 && nl < this.#end) {
-        const text = this.#buf.toString('utf8', this.#start, nl);
-        this.#start = nl + 1;
-        return text;
-      }
-      if (this.#eof) return null;
-      this.#fill();
-    }
-  }
-  #fill(): void {
-    const kept = this.#end - this.#start;
-    if (this.#start > 0) {
-      this.#buf.copy(this.#buf, 0, this.#start, this.#end);
-      this.#start = 0;
-      this.#end = kept;
-    }
-    if (this.#end === this.#buf.length) {
-      if (this.#buf.length >= this.#maxLineBytes) throw new ArkBatchError('E_BUFFER_LIMIT', `spilled line is longer than ${this.#maxLineBytes} bytes`);
-      const grown = Buffer.allocUnsafe(Math.min(this.#buf.length * 2, this.#maxLineBytes + 1));
-      this.#buf.copy(grown, 0, 0, this.#end);
-      this.#buf = grown;
-    }
-    const n = io('read', this.#path, () => readSync(this.#fd, this.#buf, this.#end, this.#buf.length - this.#end, null));
-    if (n === 0) this.#eof = true;
-    this.#end += n;
+    return this.#lines.next()?.toString('utf8') ?? null;
   }
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    closeSync(this.#fd);
+    this.#lines.close();
   }
 }
