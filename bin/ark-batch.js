@@ -34,3 +34,6 @@ if (bundleIsFresh()) {
   ({ main } = await import('../cli/main.ts'));
 }
 process.exitCode = await main(process.argv.slice(2));
+// An interrupted run has cleaned up by now (temp files removed, uploads aborted); a request the
+// TOS SDK cannot cancel, stalled on a socket, must not keep the process alive until it times out.
+if (process.exitCode === 130) process.exit(130);
