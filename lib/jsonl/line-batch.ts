@@ -19,35 +19,6 @@ export interface LineBatch {
 }
 
 class Batch implements LineBatch {
-  #pool: Buffer[] | null;
-  readonly #base: Buffer;
-  constructor(
-    readonly data: Buffer,
-    readonly ends: readonly number[],
-    base: Buffer,
-    pool: Buffer[] | null,
-  ) {
-    this.#base = base;
-    this.#pool = pool;
-  }
-  release(): void {
-    if (this.#pool !== null && this.#pool.length < MAX_POOLED) this.#pool.push(this.#base);
-    this.#pool = null;
-  }
-}
-
-/** Released buffers kept for reuse; the producer rarely runs further ahead of its sink. */
-const MAX_POOLED = 8;
-
-/**
- * A batch over lines encoded elsewhere (a worker's, lib/requests/csv-lines-parallel.ts);
- * `onRelease` gets its memory back once a sink is done with it.
- */
-export function lineBatchOf(data: Buffer, ends: readonly number[], onRelease?: (data: Buffer) => void): LineBatch {
-  return new ForeignBatch(data, ends, onRelease);
-}
-
-class ForeignBatch implements LineBatch {
   #onRelease: ((data: Buffer) => void) | undefined;
   constructor(
     readonly data: Buffer,
@@ -63,8 +34,19 @@ class ForeignBatch implements LineBatch {
   }
 }
 
+/** Released buffers kept for reuse; the producer rarely runs further ahead of its sink. */
+const MAX_POOLED = 8;
+
+/**
+ * A batch over lines encoded elsewhere (a worker's, lib/requests/csv-lines-parallel.ts);
+ * `onRelease` gets its memory back once a sink is done with it.
+ */
+export function lineBatchOf(data: Buffer, ends: readonly number[], onRelease?: (data: Buffer) => void): LineBatch {
+  return new Batch(data, ends, onRelease);
+}
+
 export function isLineBatch(value: unknown): value is LineBatch {
-  return value instanceof Batch || value instanceof ForeignBatch;
+  return value instanceof Batch;
 }
 
 export interface LineBatcherOptions {
@@ -152,9 +134,14 @@ class Batcher implements LineBatcher {
   }
 
   #batch(buf: Buffer, end: number): Batch {
-    // Only buffers of the standard size go back to the pool.
-    return new Batch(buf.subarray(0, end), this.#ends, buf, buf.length === this.#batchBytes ? this.#pool : null);
+    // Only buffers of the standard size (each its own ArrayBuffer) go back to the pool.
+    return new Batch(buf.subarray(0, end), this.#ends, buf.length === this.#batchBytes ? this.#recycle : undefined);
   }
+
+  readonly #recycle = (data: Buffer): void => {
+    if (this.#pool.length < MAX_POOLED) this.#pool.push(Buffer.from(data.buffer, data.byteOffset, this.#batchBytes));
+  };
+
 
   adopt(buffer: Buffer): void {
     if (buffer.length === this.#batchBytes && this.#pool.length < MAX_POOLED) this.#pool.push(buffer);

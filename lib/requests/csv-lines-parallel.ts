@@ -105,7 +105,7 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
   const done = new Map<number, FromWorker>();
   let nextDone = 0;
   let resume: (() => void) | null = null;
-  let finish: ((err?: Error | null) => void) | null = null;
+  let finish: (() => void) | null = null;
   let failed = false;
 
   // The first pieces are prepared on this thread as they come (an input of fewer than
@@ -119,35 +119,13 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
     readableObjectMode: true,
     readableHighWaterMark: 4,
     transform(chunk: Buffer, _enc, callback) {
-      let ready: Promise<void> | undefined;
-      try {
-        for (const piece of chunker.push(chunk)) ready = send(number(piece)) ?? ready;
-      } catch (err) {
-        callback(err as Error);
-        return;
-      }
-      const go = () => {
-        if (inFlight < maxInFlight) callback();
-        else resume = () => callback();
-      };
-      if (ready) ready.then(go, callback);
-      else go();
+      feed(() => chunker.push(chunk), () => inFlight < maxInFlight, (f) => (resume = f), callback);
     },
     flush(callback) {
-      let ready: Promise<void> | undefined;
-      try {
+      feed(() => {
         const last = chunker.end();
-        if (last) ready = send(number(last));
-      } catch (err) {
-        callback(err as Error);
-        return;
-      }
-      const go = () => {
-        if (inFlight === 0) callback();
-        else finish = callback;
-      };
-      if (ready) ready.then(go, callback);
-      else go();
+        return last ? [last] : [];
+      }, () => inFlight === 0, (f) => (finish = f), callback);
     },
     destroy(err, callback) {
       failed = true;
@@ -156,6 +134,26 @@ export function parallelBatchLinesFromCsv(options: ParallelCsvLinesOptions): Tra
       started.then(() => Promise.all(workers.map((w) => w.terminate()))).then(() => callback(err), () => callback(err));
     },
   });
+
+  /**
+   * Sends the pieces `cut` gives, then calls back once `ready()` holds (at once, or from onDone
+   * through `wait`); a start of the workers is waited for first.
+   */
+  function feed(cut: () => Buffer[], ready: () => boolean, wait: (f: () => void) => void, callback: (err?: Error | null) => void): void {
+    let workersUp: Promise<void> | undefined;
+    try {
+      for (const piece of cut()) workersUp = send(number(piece)) ?? workersUp;
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    const go = () => {
+      if (ready()) callback();
+      else wait(() => callback());
+    };
+    if (workersUp) workersUp.then(go, callback);
+    else go();
+  }
 
   const fail = (err: unknown) => {
     if (failed) return;
