@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import fc from 'fast-check';
+import { createReadAhead } from '../lib/streams/read-ahead.ts';
+
+async function readAll(path: string, chunkBytes: number): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  for await (const c of createReadAhead(path, { chunkBytes })) chunks.push(c as Buffer);
+  return chunks;
+}
+
+function openFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+test('read-ahead yields the file bytes in order, in chunks of at most chunkBytes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ark-read-ahead-'));
+  try {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 3000 }), fc.integer({ min: 1, max: 700 }), async (bytes, chunkBytes) => {
+        const path = join(dir, 'f.bin');
+        writeFileSync(path, bytes);
+        const chunks = await readAll(path, chunkBytes);
+        assert.deepEqual(Buffer.concat(chunks), Buffer.from(bytes));
+        assert.ok(chunks.every((c) => c.length > 0 && c.length <= chunkBytes));
+      }),
+      { numRuns: 150 },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('read-ahead reads a FIFO (no positions, short reads) to its end', { skip: process.platform === 'win32' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ark-read-ahead-'));
+  try {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const writer = spawn('sh', ['-c', `for i in 1 2 3 4 5; do printf 'line %s\\n' $i; sleep 0.02; done > '${fifo}'`]);
+    const closed = once(writer, 'close');
+    const chunks = await readAll(fifo, 4096);
+    await closed;
+    assert.equal(Buffer.concat(chunks).toString(), [1, 2, 3, 4, 5].map((i) => `line ${i}\n`).join(''));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a missing file is an ENOENT error; destroying mid-file closes the file', async () => {
+  await assert.rejects(readAll('/nonexistent/ark-batch/x.csv', 16), { code: 'ENOENT' });
+  const dir = mkdtempSync(join(tmpdir(), 'ark-read-ahead-'));
+  try {
+    const path = join(dir, 'big.bin');
+    writeFileSync(path, Buffer.alloc(1 << 20, 7));
+    const before = openFds();
+    const stream = createReadAhead(path, { chunkBytes: 1024 });
+    let seen = 0;
+    stream.on('data', (c: Buffer) => {
+      seen += c.length;
+      if (seen >= 4096) stream.destroy();
+    });
+    if (!stream.closed) await once(stream, 'close');
+    assert.ok(seen >= 4096 && seen < 1 << 20);
+    // The fd is closed once the read in flight is over.
+    for (let i = 0; i < 50 && openFds() > before; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(openFds(), before);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a consumer that reads inside push (paused mode, read() in readable) gets every byte', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ark-read-ahead-'));
+  try {
+    const path = join(dir, 'f.bin');
+    const bytes = Buffer.from(Array.from({ length: 50_000 }, (_, i) => i % 251));
+    writeFileSync(path, bytes);
+    const stream = createReadAhead(path, { chunkBytes: 777 });
+    const got: Buffer[] = [];
+    stream.on('readable', () => {
+      for (let c = stream.read() as Buffer | null; c !== null; c = stream.read() as Buffer | null) got.push(c);
+    });
+    await once(stream, 'end');
+    assert.deepEqual(Buffer.concat(got), bytes);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
