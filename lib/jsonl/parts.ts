@@ -150,7 +150,7 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
   const dir = dirname(base);
   const runTag = randomBytes(6).toString('hex');
 
-  const chunkBytes = Math.min(writeBufferBytes, 64 * 1024);
+  const chunkBytes = Math.min(writeBufferBytes, 256 * 1024);
   let chunk: Buffer = Buffer.allocUnsafeSlow(chunkBytes);
   let chunkPos = 0;
   let current: OpenPart | null = null;

@@ -27,14 +27,16 @@ import { escapeBinaryWasm, wasmEscapeAvailable } from '../wasm/json-escape.ts';
 interface Dyn {
   /** Parts of a text node (constants and slots), or null for a whole-value placeholder. */
   readonly text: readonly (string | number)[] | null;
-  /** `text` with its constants JSON-escaped (without quotes), for the byte writer. */
-  readonly escaped: readonly (string | number)[] | null;
+  /** `text` with its constants JSON-escaped (without quotes) as bytes, for the byte writer. */
+  readonly escaped: readonly (Uint8Array | number)[] | null;
   readonly slot: number;
 }
 
 export interface JsonPlan {
   /** `consts[0] dyn[0] consts[1] … dyn[n-1] consts[n]`. */
   readonly consts: readonly string[];
+  /** `consts` as bytes (their chars are bytes when the template is binary), for the byte writer. */
+  readonly constBytes: readonly Uint8Array[];
   readonly dyns: readonly Dyn[];
   /** True when no row can change whether the body passes the schema (see above). */
   readonly schemaInvariant: boolean;
@@ -74,7 +76,7 @@ export function compileJsonPlan(root: TemplateNode, options: JsonPlanOptions): J
         dynamic({ text: null, escaped: null, slot: node.slot }, path, parentHasTextType);
         return;
       case 'text':
-        dynamic({ text: node.parts, escaped: node.parts.map((p) => (typeof p === 'string' ? JSON.stringify(p).slice(1, -1) : p)), slot: -1 }, path, parentHasTextType);
+        dynamic({ text: node.parts, escaped: node.parts.map((p) => (typeof p === 'string' ? latin1Bytes(JSON.stringify(p).slice(1, -1)) : p)), slot: -1 }, path, parentHasTextType);
         return;
       case 'array':
         text += '[';
@@ -104,7 +106,12 @@ export function compileJsonPlan(root: TemplateNode, options: JsonPlanOptions): J
 
   emit(withModel(root, options.model), [], false);
   consts.push(text);
-  return { consts, dyns, schemaInvariant: invariant };
+  return { consts, constBytes: consts.map(latin1Bytes), dyns, schemaInvariant: invariant };
+}
+
+/** A binary string's bytes, as a plain Uint8Array (what putBytes copies fastest). */
+export function latin1Bytes(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, 'latin1'));
 }
 
 /** The body's JSON text for one row's values (slot order of the template's fields). */
@@ -140,9 +147,9 @@ export function writeJson(plan: JsonPlan, values: readonly unknown[]): string {
  * has no surrogates, so escaping pieces one by one equals escaping their concatenation.
  */
 export function writeJsonBytes(plan: JsonPlan, values: readonly unknown[], out: LineBatcher): void {
-  const consts = plan.consts;
+  const consts = plan.constBytes;
   const dyns = plan.dyns;
-  putRaw(out, consts[0]!);
+  putBytes(out, consts[0]!);
   for (let i = 0; i < dyns.length; i++) {
     const d = dyns[i]!;
     if (d.escaped === null) {
@@ -155,7 +162,7 @@ export function writeJsonBytes(plan: JsonPlan, values: readonly unknown[], out: 
       let bound = 2;
       for (let k = 0; k < parts.length; k++) {
         const p = parts[k]!;
-        bound += typeof p === 'string' ? p.length : 6 * textLength(values[p]);
+        bound += typeof p === 'number' ? 6 * textLength(values[p]) : p.length;
       }
       out.ensure(bound);
       const buf = out.buf;
@@ -163,7 +170,7 @@ export function writeJsonBytes(plan: JsonPlan, values: readonly unknown[], out: 
       buf[pos++] = QUOTE;
       for (let k = 0; k < parts.length; k++) {
         const p = parts[k]!;
-        if (typeof p === 'string') pos = copyLatin1(p, buf, pos);
+        if (typeof p !== 'number') pos = copyBytes(p, buf, pos);
         else {
           const v = values[p];
           pos = escapeInto(typeof v === 'string' ? v : valueToText(v), buf, pos);
@@ -172,8 +179,14 @@ export function writeJsonBytes(plan: JsonPlan, values: readonly unknown[], out: 
       buf[pos++] = QUOTE;
       out.pos = pos;
     }
-    putRaw(out, consts[i + 1]!);
+    putBytes(out, consts[i + 1]!);
   }
+}
+
+/** Bytes written as they are. */
+export function putBytes(out: LineBatcher, b: Uint8Array): void {
+  out.ensure(b.length);
+  out.pos = copyBytes(b, out.buf, out.pos);
 }
 
 /** A binary string written as it is. */
@@ -216,6 +229,19 @@ const HEX = '0123456789abcdef';
 const NATIVE_FROM = 48;
 /** From this length the wasm escape beats the JS loop below (its two copies cost ~100 ns). */
 const WASM_FROM = 48;
+
+/** Below this length a JS loop beats TypedArray#set. */
+const SET_FROM = 8;
+
+function copyBytes(b: Uint8Array, buf: Buffer, pos: number): number {
+  const n = b.length;
+  if (n >= SET_FROM) {
+    buf.set(b, pos);
+    return pos + n;
+  }
+  for (let k = 0; k < n; k++) buf[pos++] = b[k]!;
+  return pos;
+}
 
 function copyLatin1(s: string, buf: Buffer, pos: number): number {
   const n = s.length;

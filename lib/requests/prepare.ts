@@ -8,7 +8,7 @@ import { bindIdRule, type IdMaker } from './custom-id.ts';
 import { shardOf, type ShardSpec } from './shard.ts';
 import { estimateBodyTokens } from './tokens.ts';
 import { makeBatchLine } from './targets.ts';
-import { putJsonString, putRaw } from './json-plan.ts';
+import { latin1Bytes, putBytes, putJsonString } from './json-plan.ts';
 import type { LineBatcher } from '../jsonl/line-batch.ts';
 import { compileTemplate, type JsonBodyRenderer, type RenderFailure } from './template.ts';
 
@@ -65,6 +65,9 @@ interface FastPath {
   /** The line is `head + JSON(custom_id) + mid + body + '}'`. */
   readonly head: string;
   readonly mid: string;
+  /** `head`, `mid` and the closing brace as bytes, for the byte writer. */
+  readonly headBytes: Uint8Array;
+  readonly midBytes: Uint8Array;
 }
 
 const HEAD = '{"custom_id":';
@@ -97,7 +100,8 @@ export function createPreparer(options: PrepareOptions): Preparer {
     if (checkBatchLine(makeBatchLine('probe', body.probe, { ...shape, model: undefined }), target, {})) return null;
     const frame = JSON.stringify(makeBatchLine('', {}, { ...shape, model: undefined }));
     if (!frame.startsWith(`${HEAD}""`) || !frame.endsWith('{}}')) throw new ArkBatchError('E_INTEGRITY', `unexpected batch line frame ${frame}`);
-    return { body, makeId: bindIdRule(options.id ?? {}, row, options.file), head: HEAD, mid: frame.slice(HEAD.length + 2, -3) };
+    const mid = frame.slice(HEAD.length + 2, -3);
+    return { body, makeId: bindIdRule(options.id ?? {}, row, options.file), head: HEAD, mid, headBytes: latin1Bytes(HEAD), midBytes: latin1Bytes(mid) };
   }
 
   /** The row's id and the body's --on-empty outcome, before anything is encoded; null when the row is out. */
@@ -145,11 +149,12 @@ export function createPreparer(options: PrepareOptions): Preparer {
   function prepareFastInto(row: Row, f: FastPath, out: LineBatcher): void {
     const id = admitRow(row, f);
     if (id === null) return;
-    putRaw(out, f.head);
+    putBytes(out, f.headBytes);
     putJsonString(out, id);
-    putRaw(out, f.mid);
+    putBytes(out, f.midBytes);
     const failure = f.body.renderInto(row, out);
-    putRaw(out, '}');
+    out.ensure(1);
+    out.buf[out.pos++] = 0x7d; // }
     if (!afterBody(row, id, failure)) {
       out.rollback();
       return;
