@@ -120,6 +120,44 @@ test('distinct ids never produce a duplicate: Unicode, empty, very long, near-id
   assert.deepEqual((await track(near, {})).pairs, []);
 });
 
+/** Increasing ids (numbers: shortlex order is numeric order) with repeats and strays injected later. */
+const mostlyIncreasing = fc
+  .tuple(
+    fc.uniqueArray(fc.integer({ min: 0, max: 10_000_000 }), { minLength: 1, maxLength: 3000 }).map((ns) => ns.sort((a, b) => a - b).map(String)),
+    fc.array(fc.tuple(fc.nat(), fc.nat(), fc.boolean()), { maxLength: 8 }),
+  )
+  .map(([sorted, injections]) => {
+    const ids = [...sorted];
+    // A repeat of an earlier id, or a new id out of order (which may repeat nothing).
+    for (const [from, to, repeat] of injections) ids.splice(to % (ids.length + 1), 0, repeat ? sorted[from % sorted.length]! : `z${from}`);
+    return ids;
+  });
+
+test('ids in increasing order are only logged, and a repeat or a stray among them is found as in the table', async () => {
+  await withTmp(async (dir) => {
+    await fc.assert(
+      fc.asyncProperty(mostlyIncreasing, fc.constantFrom(4096, 8192, 1 << 20), fc.constantFrom(2, 64), async (ids, memoryBytes, mergeFanIn) => {
+        const { pairs } = await track(ids, { memoryBytes, tmpDir: dir, mergeFanIn });
+        assertExactDuplicates(ids, pairs);
+      }),
+      { numRuns: 80 },
+    );
+    assert.deepEqual(await readdir(dir), []);
+  });
+});
+
+test('an input whose ids all increase is never merged: its logs are dropped, no duplicate is possible', async () => {
+  await withTmp(async (dir) => {
+    const tracker = createIdTracker({ memoryBytes: 4096, tmpDir: dir });
+    for (let i = 1; i <= 5000; i++) assert.equal(tracker.add(`r${String(i).padStart(8, '0')}`, i), null);
+    assert.ok(tracker.runs > 10, `logs written out: ${tracker.runs}`);
+    assert.ok(tracker.tableBytes <= 4096);
+    const summary = await tracker.finish();
+    assert.deepEqual({ ids: summary.ids, duplicateCount: summary.duplicateCount }, { ids: 5000, duplicateCount: 0 });
+    assert.deepEqual(await readdir(dir), []);
+  });
+});
+
 test('20k sequential ids with a tiny budget spill many runs, and the one late duplicate is paired with row 1', async () => {
   await withTmp(async (dir) => {
     const ids = Array.from({ length: 20_000 }, (_, i) => `doc-${i + 1}`);

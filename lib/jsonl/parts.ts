@@ -41,7 +41,7 @@ export interface PartsWriterOptions extends PartLimits {
   readonly mode?: 'parts' | 'single';
   /**
    * Bytes the file stream may buffer before a write waits for it to drain; lines are also
-   * gathered into chunks of min(this, 64 KiB) before they reach the stream. @default 1048576 (1 MiB)
+   * gathered into chunks of min(this, 256 KiB) before they reach the stream (each write costs the main thread a thread-pool hand-off). @default 1048576 (1 MiB)
    */
   readonly writeBufferBytes?: number;
 }

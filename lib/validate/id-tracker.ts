@@ -14,13 +14,20 @@
  * emptied and reused. 64 MiB holds about 1.9M ids per run. `add` sees duplicates inside the current
  * table at once; duplicates across runs come out of the streaming k-way merge in `finish()`.
  *
+ * Ids in increasing order (shortlex on their UTF-8 bytes: shorter first, then bytewise, which is
+ * numeric order for plain integers and the order of zero-padded or sorted keys) cannot repeat, so
+ * while every id is greater than the one before, its fingerprint is only appended to a log: no
+ * probing, and logs that fill are written out unsorted. The first id out of order moves the log
+ * into the table and the tracker goes on as above; the logs on disk are sorted into runs by
+ * `finish()`. An input whose ids all increase is never merged at all.
+ *
  * False positives: two distinct ids share a 96-bit fingerprint with probability 2^-96, so among
  * n = 10M ids the chance of any false duplicate is about n^2 / 2^97 ≈ 6e-16; at 100M ids 6e-14.
  * (A 64-bit fingerprint would give 2.7e-6 at 10M: rare, but not negligible at scale.)
  * Lone surrogates become U+FFFD in UTF-8, so ids that differ only there count as equal, which is
  * how the UTF-8 batch file would carry them anyway.
  */
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,6 +153,13 @@ function probe(t: Table, h1: number, h2: number, h3: number, row: number): numbe
   return FULL;
 }
 
+/** Whether UTF-8 bytes a[0, al) come after b[0, bl) in shortlex order (always, when bl < 0). */
+function increases(a: Uint8Array, al: number, b: Uint8Array, bl: number): boolean {
+  if (al !== bl) return al > bl;
+  for (let i = 0; i < al; i++) if (a[i] !== b[i]) return a[i] > b[i];
+  return false;
+}
+
 /** Moves occupied slots to the front, sorts them by fingerprint and returns how many there are. */
 function compactAndSort(t: Table): number {
   const w = t.words;
@@ -207,32 +221,126 @@ export function createIdTracker(options: IdTrackerOptions = {}): IdTracker {
   const chain = growthChain(finalCapacity(budgetSlots));
   let step = 0;
 
-  let table: Table | null = newTable(chain[0]);
+  // Made when the first id comes out of order (see leaveIncreasing); dropped by finish and close.
+  let table: Table | null = null;
   let spillDir: string | null = null;
   const runFiles: string[] = [];
   let ids = 0;
   let state: 'open' | 'finishing' | 'closed' = 'open';
   let scratch = new Uint8Array(256);
   const fp = new Uint32Array(4);
+  // The increasing-ids mode: the previous id's UTF-8 bytes, and the log of fingerprints since
+  // the last one written out (null once an id came out of order).
+  let previous = new Uint8Array(256);
+  let previousLength = -1;
+  /** Entries a log holds before it is written out: what the largest table holds before it spills. */
+  const logLimit = Math.max(1, Math.floor(chain[chain.length - 1] * MAX_LOAD));
+  let log: Uint32Array | null = new Uint32Array(Math.min(INITIAL_CAPACITY, logLimit) * SLOT_WORDS);
+  let logCount = 0;
+  /** Logs written out unsorted, sorted into runFiles by finish() if an id came out of order. */
+  const logFiles: string[] = [];
 
   function spill(t: Table): void {
     const n = compactAndSort(t);
+    runFiles.push(writeRecords(`run-${String(runFiles.length + 1).padStart(6, '0')}.bin`, t.words, n));
+  }
+
+  /** Writes the first `n` records of `words` to a new file in the spill directory; returns its path. */
+  function writeRecords(name: string, words: Uint32Array, n: number): string {
     let file = tmpRoot;
     try {
       if (spillDir === null) spillDir = mkdtempSync(join(tmpRoot, 'ark-batch-ids-'));
-      file = join(spillDir, `run-${String(runFiles.length + 1).padStart(6, '0')}.bin`);
-      runFiles.push(file);
+      file = join(spillDir, name);
       const fd = openSync(file, 'w');
       try {
-        const bytes = new Uint8Array(t.words.buffer, t.words.byteOffset, n * SLOT_BYTES);
+        const bytes = new Uint8Array(words.buffer, words.byteOffset, n * SLOT_BYTES);
         let off = 0;
         while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
       } finally {
         closeSync(fd);
       }
+      return file;
     } catch (err) {
       throw ioError('spill custom_id fingerprints', file, err);
     }
+  }
+
+  /** Appends to the log of increasing ids; a full log is written out as it is. */
+  function logAppend(l: Uint32Array, h1: number, h2: number, h3: number, row: number): void {
+    if (logCount * SLOT_WORDS === l.length) {
+      if (logCount < logLimit) {
+        const grown = new Uint32Array(Math.min(2 * logCount, logLimit) * SLOT_WORDS);
+        grown.set(l);
+        log = l = grown;
+      } else {
+        logFiles.push(writeRecords(`log-${String(logFiles.length + 1).padStart(6, '0')}.bin`, l, logCount));
+        logCount = 0;
+      }
+    }
+    const o = logCount++ * SLOT_WORDS;
+    l[o] = h1;
+    l[o + 1] = h2;
+    l[o + 2] = h3;
+    l[o + 3] = row;
+  }
+
+  /**
+   * An id came out of order: the log moves into the table, which checks every id from now on. A
+   * log past half its limit is written out instead (checked by finish() like a spilled run), so
+   * that log and table together stay within the budget.
+   */
+  function leaveIncreasing(l: Uint32Array): void {
+    log = null;
+    if (logCount > logLimit / 2) {
+      logFiles.push(writeRecords(`log-${String(logFiles.length + 1).padStart(6, '0')}.bin`, l, logCount));
+      logCount = 0;
+    }
+    while (step + 1 < chain.length && chain[step] * MAX_LOAD < logCount) step++;
+    table = newTable(chain[step]);
+    for (let i = 0; i < logCount; i++) {
+      const o = i * SLOT_WORDS;
+      insert(l[o], l[o + 1], l[o + 2], l[o + 3]);
+    }
+  }
+
+  /** Sorts each log written out while ids increased into a run, through an emptied table. */
+  function sortLogs(): void {
+    const t = newTable(chain[chain.length - 1]);
+    for (const file of logFiles) {
+      let words: Uint32Array;
+      try {
+        const bytes = readFileSync(file);
+        words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+      } catch (err) {
+        throw ioError('read custom_id fingerprints', file, err);
+      }
+      t.words.fill(0);
+      t.count = 0;
+      for (let o = 0; o < words.length; o += SLOT_WORDS) {
+        // A log holds what the largest table holds before spilling, and its fingerprints differ.
+        if (probe(t, words[o], words[o + 1], words[o + 2], words[o + 3]) === FULL) {
+          spill(t);
+          t.words.fill(0);
+          t.count = 0;
+          probe(t, words[o], words[o + 1], words[o + 2], words[o + 3]);
+        }
+      }
+      spill(t);
+      rmSync(file, { force: true });
+    }
+  }
+
+  /** Table insertion of a fingerprint; returns the row of an earlier equal one in the table, or 0. */
+  function insert(h1: number, h2: number, h3: number, row: number): number {
+    let t = table as Table;
+    if (t.count >= t.capacity * MAX_LOAD) t = table = makeRoom(t);
+    let r = probe(t, h1, h2, h3, row);
+    if (r === FULL) {
+      t = table = makeRoom(t);
+      r = probe(t, h1, h2, h3, row);
+      if (r === FULL) throw new ArkBatchError('E_BUFFER_LIMIT', 'id table overflowed right after being emptied', { row });
+    }
+    return r;
   }
 
   /** Makes room: doubles the table until it reaches its final size; then spills it and reuses it emptied. */
@@ -257,7 +365,7 @@ export function createIdTracker(options: IdTrackerOptions = {}): IdTracker {
   }
 
   function add(id: string, row: number): number | null {
-    if (state !== 'open' || table === null) {
+    if (state !== 'open') {
       throw new ArkBatchError('E_USAGE', 'Expected add() before finish() or close(), got a call after it');
     }
     if (typeof id !== 'string') {
@@ -269,17 +377,21 @@ export function createIdTracker(options: IdTrackerOptions = {}): IdTracker {
     if (scratch.length < id.length * 3) scratch = new Uint8Array(id.length * 3);
     const len = encodeUtf8Into(id, scratch);
     murmur3x86128(scratch, len, 0, fp);
-    const h1 = fp[0];
-    const h2 = fp[1];
-    const h3 = fp[2];
-    let t = table;
-    if (t.count >= t.capacity * MAX_LOAD) t = table = makeRoom(t);
-    let r = probe(t, h1, h2, h3, row);
-    if (r === FULL) {
-      t = table = makeRoom(t);
-      r = probe(t, h1, h2, h3, row);
-      if (r === FULL) throw new ArkBatchError('E_BUFFER_LIMIT', 'id table overflowed right after being emptied', { row });
+    const l = log;
+    if (l !== null) {
+      if (increases(scratch, len, previous, previousLength)) {
+        logAppend(l, fp[0], fp[1], fp[2], row);
+        // The buffers trade places: this id is the next one's previous.
+        const bytes = previous;
+        previous = scratch;
+        previousLength = len;
+        scratch = bytes;
+        ids++;
+        return null;
+      }
+      leaveIncreasing(l);
     }
+    const r = insert(fp[0], fp[1], fp[2], row);
     if (r !== 0) return r;
     ids++;
     return null;
@@ -288,6 +400,7 @@ export function createIdTracker(options: IdTrackerOptions = {}): IdTracker {
   function close(): void {
     state = 'closed';
     table = null;
+    log = null;
     if (spillDir !== null) {
       rmSync(spillDir, { recursive: true, force: true });
       spillDir = null;
@@ -295,15 +408,18 @@ export function createIdTracker(options: IdTrackerOptions = {}): IdTracker {
   }
 
   async function finish(): Promise<IdTrackerSummary> {
-    if (state !== 'open' || table === null) {
+    if (state !== 'open') {
       throw new ArkBatchError('E_USAGE', 'Expected finish() once, before close(), got a repeated or late call');
     }
     state = 'finishing';
     try {
       const found = new DuplicateCollector(maxReported);
-      if (runFiles.length > 0) {
-        spill(table);
+      // Every id was greater than the one before: none can repeat.
+      if (log !== null) return { ids, runs: logFiles.length, duplicateCount: 0, duplicates: [] };
+      if (runFiles.length > 0 || logFiles.length > 0) {
+        spill(table as Table);
         table = null;
+        sortLogs();
         let runs = runFiles.slice();
         let pass = 0;
         while (runs.length > 1) {
@@ -338,10 +454,10 @@ export function createIdTracker(options: IdTrackerOptions = {}): IdTracker {
       return ids;
     },
     get runs() {
-      return runFiles.length;
+      return runFiles.length + logFiles.length;
     },
     get tableBytes() {
-      return table === null ? 0 : table.words.byteLength;
+      return (table === null ? 0 : table.words.byteLength) + (log === null ? 0 : log.byteLength);
     },
   };
 }
