@@ -13,7 +13,7 @@ import { linesToFile } from '../transforms/lines-to-file.ts';
 import { linesToParts } from '../transforms/lines-to-parts.ts';
 import { prepareRequests } from '../transforms/prepare-requests.ts';
 import { batchLinesFromCsv } from '../transforms/batch-lines-from-csv.ts';
-import { parallelBatchLinesFromCsv, parallelCsvLinesApplies } from './requests/csv-lines-parallel.ts';
+import { LOCAL_BYTES, parallelBatchLinesFromCsv, parallelCsvLinesApplies } from './requests/csv-lines-parallel.ts';
 import { availableParallelism } from 'node:os';
 
 export const DEFAULT_ID_MEMORY_BYTES = 8 * 1024 * 1024;
@@ -132,11 +132,13 @@ export async function prep(options: PrepOptions): Promise<PrepSummary> {
   }
   // A rejects file that cannot be written stops the run like any other output failure.
   rejects?.on('error', (err) => preparer.destroy(err));
+  // Large outputs are written and hashed on a thread of their own, when there is a core for it.
+  const writerThread = availableParallelism() > 1 && (input.sizeBytes === undefined || input.sizeBytes >= LOCAL_BYTES);
   const sink = typeof options.output !== 'string'
     ? null
     : split
-      ? linesToParts({ path: options.output, splitLines: options.splitLines, splitBytes: options.splitBytes })
-      : linesToFile({ path: options.output });
+      ? linesToParts({ path: options.output, splitLines: options.splitLines, splitBytes: options.splitBytes, writerThread })
+      : linesToFile({ path: options.output, writerThread });
 
   if (ids) stages.push(spilledDuplicatesGate(ids, input.name));
   if (sink) stages.push(sink);

@@ -5,12 +5,14 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
+import { fstatSync, openSync } from 'node:fs';
 import fc from 'fast-check';
 import { createPartsWriter, manifestPath, partPath, startsNewPart, type PartsManifest } from '../lib/jsonl/parts.ts';
 import { linesToParts } from '../transforms/lines-to-parts.ts';
 import { linesToFile } from '../transforms/lines-to-file.ts';
 import { ArkBatchError } from '../lib/errors.ts';
+import { startFileWriterThread } from '../lib/jsonl/threaded-file-sink.ts';
 
 async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ark-batch-parts-test-'));
@@ -92,12 +94,14 @@ test('parts concatenate to exactly the input lines, stay within both limits, and
       fc.option(fc.integer({ min: 2, max: 3000 }), { nil: undefined }),
       // Small write buffers make lines span and exceed the coalescing chunk.
       fc.constantFrom(16, 200, 1 << 20),
-      async (lines, splitLines, bytesLimit, writeBufferBytes) => {
+      // On the writer thread (shared-memory chunks, hashed there) or on this one.
+      fc.boolean(),
+      async (lines, splitLines, bytesLimit, writeBufferBytes, writerThread) => {
         // Never below the longest line: that case is the E_LINE_TOO_LARGE test's.
         const splitBytes = bytesLimit === undefined ? undefined : Math.max(bytesLimit, ...lines.map((l) => byteLen(l) + 1));
         await withTmp(async (dir) => {
           const base = join(dir, 'out.jsonl');
-          const out = linesToParts({ path: base, splitLines, splitBytes, writeBufferBytes });
+          const out = linesToParts({ path: base, splitLines, splitBytes, writeBufferBytes, writerThread });
           await pipeline(Readable.from(lines, { objectMode: true }), out);
           const { manifest, parts } = await readRun(dir, base);
           assert.deepEqual(await out.result, manifest);
@@ -139,13 +143,30 @@ test('two runs over the same lines write identical parts and manifests', async (
 });
 
 test('an error mid-stream leaves no part, no manifest and no temp file', async () => {
-  await withTmp(async (dir) => {
-    const lines = Array.from({ length: 300 }, (_, i) => `{"custom_id":"r${i}"}`);
-    const out = linesToParts({ path: join(dir, 'out.jsonl'), splitLines: 50 });
-    await assert.rejects(pipeline(failingAfter(lines), out), isCode('E_JSONL_PARSE'));
-    await assert.rejects(out.result, isCode('E_JSONL_PARSE'));
-    assert.deepEqual(await readdir(dir), []);
-  });
+  for (const writerThread of [false, true]) {
+    await withTmp(async (dir) => {
+      const lines = Array.from({ length: 300 }, (_, i) => `{"custom_id":"r${i}"}`);
+      const out = linesToParts({ path: join(dir, 'out.jsonl'), splitLines: 50, writerThread, writeBufferBytes: 256 });
+      await assert.rejects(pipeline(failingAfter(lines), out), isCode('E_JSONL_PARSE'));
+      await assert.rejects(out.result, isCode('E_JSONL_PARSE'));
+      assert.deepEqual(await readdir(dir), []);
+    });
+  }
+});
+
+test('the writer thread reports a failing write (ENOSPC) as the stream error and closes its fd', async () => {
+  const thread = startFileWriterThread();
+  try {
+    const fd = openSync('/dev/full', 'w');
+    const sink = thread.sink(fd, 1024);
+    sink.on('error', () => {});
+    sink.write(Buffer.from(new SharedArrayBuffer(4096)));
+    sink.end();
+    await assert.rejects(finished(sink), /ENOSPC|no space/i);
+    assert.throws(() => fstatSync(fd), { code: 'EBADF' });
+  } finally {
+    await thread.close();
+  }
 });
 
 test('an error mid-stream leaves an earlier run untouched', async () => {

@@ -8,6 +8,8 @@ export interface LinesToFileOptions {
   readonly highWaterMark?: number;
   /** Bytes the file stream buffers before a line waits for it to drain. @default 1048576 (1 MiB) */
   readonly writeBufferBytes?: number;
+  /** Write and hash on a thread of its own, for large outputs (see PartsWriterOptions). @default false */
+  readonly writerThread?: boolean;
 }
 
 /**
@@ -16,6 +18,6 @@ export interface LinesToFileOptions {
  * file's lines, bytes and sha256.
  */
 export function linesToFile(options: LinesToFileOptions): LinesWritable<PartInfo> {
-  const writer = createPartsWriter({ path: options.path, mode: 'single', writeBufferBytes: options.writeBufferBytes });
+  const writer = createPartsWriter({ path: options.path, mode: 'single', writeBufferBytes: options.writeBufferBytes, writerThread: options.writerThread });
   return writableFromPartsWriter(writer, options.highWaterMark ?? 16, (manifest) => manifest.parts[0]);
 }

@@ -8,6 +8,8 @@ export interface LinesToPartsOptions extends PartLimits {
   readonly highWaterMark?: number;
   /** Bytes the file stream buffers before a line waits for it to drain. @default 1048576 (1 MiB) */
   readonly writeBufferBytes?: number;
+  /** Write and hash on a thread of its own, for large outputs (see PartsWriterOptions). @default false */
+  readonly writerThread?: boolean;
 }
 
 /**
@@ -21,7 +23,7 @@ export function linesToParts(options: LinesToPartsOptions): LinesWritable<PartsM
     mode: 'parts',
     splitLines: options.splitLines,
     splitBytes: options.splitBytes,
-    writeBufferBytes: options.writeBufferBytes,
+    writeBufferBytes: options.writeBufferBytes, writerThread: options.writerThread,
   });
   return writableFromPartsWriter(writer, options.highWaterMark ?? 16, (manifest) => manifest);
 }

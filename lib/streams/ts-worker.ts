@@ -27,7 +27,7 @@ export const BUNDLE_OPTIONS = {
 } satisfies BuildOptions;
 
 /** Worker entries, from the package root: scripts/build.ts bundles each. */
-export const WORKER_ENTRIES = ['lib/requests/csv-lines-worker.ts', 'lib/join/join-worker.ts'] as const;
+export const WORKER_ENTRIES = ['lib/requests/csv-lines-worker.ts', 'lib/join/join-worker.ts', 'lib/jsonl/file-writer-worker.ts'] as const;
 export type WorkerEntry = (typeof WORKER_ENTRIES)[number];
 
 /** Where scripts/build.ts puts a worker entry's bundle. */
