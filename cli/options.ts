@@ -34,7 +34,7 @@ export function checkOptions<T>(y: Argv<T>) {
     .option('rejects', { type: 'string', describe: 'Write rejected rows here as JSONL {row, line, custom_id, code, message, source}' })
     .option('max-line-bytes', { type: 'string', default: '8MiB', describe: 'Line size limit' })
     .option('id-memory', { type: 'string', default: '8MiB', describe: 'Memory for the custom_id uniqueness table before it spills to disk' })
-    .option('threads', { type: 'number', describe: 'Threads preparing CSV/TSV, this one included (default: one per CPU, at most 4; 1 starts no worker; inputs under 8 MiB never do)' });
+    .option('threads', { type: 'number', describe: 'Threads preparing CSV/TSV, this one included (default: one per CPU but one for the output writer, at most 4; 1 starts no preparing worker; inputs under 8 MiB never do)' });
 }
 
 /** `--param key=json` list → object; a value that is not JSON is taken as a string. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import fc from 'fast-check';
 import { stringify } from 'csv-stringify/sync';
-import { prep } from '../lib/prep.ts';
+import { defaultThreads, prep } from '../lib/prep.ts';
 import { validateFile } from '../lib/validate/validate-file.ts';
 import type { ArkBatchError } from '../lib/errors.ts';
 import { cutsArb, splitAt } from './helpers/chunking.ts';
@@ -112,4 +112,8 @@ test('rejects go to the rejects file with the source row decoded', async () => {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('by default one CPU is left to the output writer and at most 4 threads prepare', () => {
+  assert.deepEqual([1, 2, 3, 4, 8, 64].map((cpus) => defaultThreads(cpus)), [1, 1, 2, 3, 4, 4]);
 });
