@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,7 +17,7 @@ const run = promisify(execFile);
 /** A CSV past the 8 MiB under which prep never starts workers: quoted newlines, quotes, CJK. */
 function bigCsv(): string {
   const rows = ['id,text'];
-  for (let i = 0; i < 40_000; i++) {
+  for (let i = 0; i < 50_000; i++) {
     const text = `row ${i} says "hi" 中文 ${'x'.repeat(i % 300)}${i % 7 === 0 ? '\nsecond line' : ''}`;
     rows.push(`r${i},"${text.replaceAll('"', '""')}"`);
   }
@@ -29,6 +29,8 @@ test('prep from the bundle and from the sources, on one thread and on workers, w
   try {
     const csv = join(dir, 'in.csv');
     await writeFile(csv, bigCsv());
+    // Large enough for workers and for the output writer thread (8 MiB).
+    assert.ok((await stat(csv)).size >= 8 << 20);
     const digests = new Map<string, string>();
     for (const sources of ['0', '1']) {
       for (const threads of ['1', '2']) {
@@ -37,10 +39,13 @@ test('prep from the bundle and from the sources, on one thread and on workers, w
           env: { ...process.env, ARK_BATCH_SOURCES: sources },
           maxBuffer: 16 << 20,
         });
-        const summary = JSON.parse(stdout) as { rowsRead: number; written: number };
-        assert.equal(summary.rowsRead, 40_000);
-        assert.equal(summary.written, 40_000);
-        digests.set(`sources=${sources} threads=${threads}`, createHash('sha256').update(await readFile(out)).digest('hex'));
+        const summary = JSON.parse(stdout) as { rowsRead: number; written: number; file: { sha256: string } };
+        assert.equal(summary.rowsRead, 50_000);
+        assert.equal(summary.written, 50_000);
+        const digest = createHash('sha256').update(await readFile(out)).digest('hex');
+        // Hashed by the writer thread as it wrote.
+        assert.equal(summary.file.sha256, digest);
+        digests.set(`sources=${sources} threads=${threads}`, digest);
       }
     }
     assert.equal(new Set(digests.values()).size, 1, JSON.stringify([...digests]));
