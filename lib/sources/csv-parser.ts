@@ -18,6 +18,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { ArkBatchError } from '../errors.ts';
+import type { Latin1Buffer } from '../util/latin1-buffer.ts';
 
 export interface CsvParserOptions {
   /** Field delimiter, one single-byte character (`'\t'` for TSV). @default ',' */
@@ -120,7 +121,7 @@ export function createCsvParser(options: CsvParserOptions = {}): CsvParser {
     throw new ArkBatchError('E_USAGE', `Expected maxRecordBytes to be a positive integer, got ${maxRecordBytes} (${typeof maxRecordBytes})`);
   }
   const file = options.file;
-  const encoding: BufferEncoding = options.latin1 ? 'latin1' : 'utf8';
+  const latin1 = options.latin1 ?? false;
   let bomPending: boolean;
 
   // The unparsed tail (the record in progress) lives at the front of `buf`; new chunks are
@@ -227,7 +228,7 @@ export function createCsvParser(options: CsvParserOptions = {}): CsvParser {
   function emit(recEnd: number, onRecord: OnCsvRecord): void {
     const n = nf / 3;
     const cells = new Array<string>(n);
-    const rs = buf.toString(encoding, recStart, recEnd);
+    const rs = latin1 ? (buf as Latin1Buffer).latin1Slice(recStart, recEnd) : buf.toString('utf8', recStart, recEnd);
     // While every byte so far was ASCII, byte offsets are string offsets; the first field that
     // may hold non-ASCII text ends that, and from there on the cuts are found in the string.
     let aligned = true;

@@ -7,6 +7,7 @@
  * region, and one more copy takes it out. Escapes are per byte, so a long string is done in
  * pieces of CHUNK bytes with the same result.
  */
+import type { Latin1Buffer } from '../util/latin1-buffer.ts';
 import { WASM_BASE64 } from './json-escape.wasm.ts';
 
 const HEX_AT = 256;
@@ -27,13 +28,6 @@ interface WasmMemory {
   readonly buffer: ArrayBuffer;
   grow(pages: number): number;
 }
-
-/**
- * Buffer#latin1Write, what Buffer#write(s, offset, length, 'latin1') ends in, without the
- * argument handling that costs as much as the copy for a few hundred bytes. Undocumented, but
- * in every Node release this package supports.
- */
-type Latin1Buffer = Buffer & { latin1Write(s: string, offset: number, length: number): number };
 
 interface Module {
   readonly escape: EscapeFn;
