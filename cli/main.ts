@@ -21,6 +21,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .version(false)
     .wrap(Math.min(110, process.stderr.columns ?? 100));
   for (const command of commands) parser.command(command);
+  skipHelpCache(parser);
   try {
     await parser.parseAsync();
   } catch (err) {
@@ -30,6 +31,17 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 class UsageFailure extends Error {}
+
+/**
+ * yargs renders a command's whole help text before running it (cacheHelpMessage: string-width
+ * over every option, ~80 ms of a 0.4 s start), to show it if the command fails. Our fail()
+ * throws instead of showing help, so that text was never read; `--help` renders its own.
+ */
+function skipHelpCache(parser: unknown): void {
+  const internal = (parser as { getInternalMethods?: () => { getUsageInstance(): { cacheHelpMessage?: () => void } } }).getInternalMethods;
+  const usage = internal?.call(parser).getUsageInstance();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
+}
 
 function report(err: unknown): number {
   if (err instanceof UsageFailure) {
