@@ -27,7 +27,7 @@
  * Lone surrogates become U+FFFD in UTF-8, so ids that differ only there count as equal, which is
  * how the UTF-8 batch file would carry them anyway.
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -306,28 +306,37 @@ export function createIdTracker(options: IdTrackerOptions = {}): IdTracker {
   /** Sorts each log written out while ids increased into a run, through an emptied table. */
   function sortLogs(): void {
     const t = newTable(chain[chain.length - 1]);
+    const buffer = new Uint32Array(READ_BUFFER_BYTES / 4);
+    const bytes = new Uint8Array(buffer.buffer);
     for (const file of logFiles) {
-      let words: Uint32Array;
-      try {
-        const bytes = readFileSync(file);
-        words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
-      } catch (err) {
-        throw ioError('read custom_id fingerprints', file, err);
-      }
       t.words.fill(0);
       t.count = 0;
-      for (let o = 0; o < words.length; o += SLOT_WORDS) {
-        // A log holds what the largest table holds before spilling, and its fingerprints differ.
-        if (probe(t, words[o], words[o + 1], words[o + 2], words[o + 3]) === FULL) {
-          spill(t);
-          t.words.fill(0);
-          t.count = 0;
-          probe(t, words[o], words[o + 1], words[o + 2], words[o + 3]);
+      try {
+        const fd = openSync(file, 'r');
+        try {
+          // A read ends on a record boundary: the buffer holds whole records and files are made of them.
+          for (let got = readSync(fd, bytes); got > 0; got = readSync(fd, bytes)) {
+            if (got % SLOT_BYTES !== 0) throw new ArkBatchError('E_INTEGRITY', 'a custom_id log has a truncated record');
+            for (let o = 0; o < got / 4; o += SLOT_WORDS) {
+              // A log holds no more than the largest table before it spills, and its fingerprints differ.
+              if (probe(t, buffer[o], buffer[o + 1], buffer[o + 2], buffer[o + 3]) === FULL) {
+                spill(t);
+                t.words.fill(0);
+                t.count = 0;
+                probe(t, buffer[o], buffer[o + 1], buffer[o + 2], buffer[o + 3]);
+              }
+            }
+          }
+        } finally {
+          closeSync(fd);
         }
+      } catch (err) {
+        throw ioError('read custom_id fingerprints', file, err);
       }
       spill(t);
       rmSync(file, { force: true });
     }
+    logFiles.length = 0;
   }
 
   /** Table insertion of a fingerprint; returns the row of an earlier equal one in the table, or 0. */
