@@ -1,10 +1,6 @@
 /**
- * Buffer#latin1Slice and Buffer#latin1Write: what `toString('latin1', …)` and
- * `write(s, offset, length, 'latin1')` end in, without their argument handling, which costs as
- * much as the copy for a few hundred bytes. Undocumented, but in every Node this package supports
- * (the tests run through both on every hot path that uses them).
+ * Buffer#latin1Write: what `write(s, offset, length, 'latin1')` ends in, without its argument
+ * handling, which costs as much as the copy for a few hundred bytes. Undocumented, but in every
+ * Node this package supports (the tests run through it on every hot path that uses it).
  */
-export type Latin1Buffer = Buffer & {
-  latin1Slice(start: number, end: number): string;
-  latin1Write(s: string, offset: number, length: number): number;
-};
+export type Latin1Buffer = Buffer & { latin1Write(s: string, offset: number, length: number): number };
