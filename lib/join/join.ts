@@ -5,13 +5,17 @@
 import { createReadStream, renameSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { ArkBatchError } from '../errors.ts';
 import { bindIdRule, type IdMaker, type IdRule } from '../requests/custom-id.ts';
 import { detectFormat, sniffStream } from '../sources/format.ts';
 import { openSource, type OpenSourceOptions } from '../sources/open.ts';
 import { spoolToTempFile } from '../sources/parquet.ts';
 import { textOf, type Row } from '../sources/row.ts';
+import { joinedToCsv } from '../../transforms/joined-to-csv.ts';
+import { isSimpleDelimiter } from './csv-batch.ts';
+import { joinedCsvChunks } from './csv-join-pass.ts';
+import { csvRowBatches } from './csv-row-batches.ts';
 import { bindJoinedRow, type JoinedRowOptions } from './joined-row.ts';
 import { LineAppender, readTextLines } from './line-files.ts';
 import { createResultIndex, resultsWillSpill, type ResultIndex } from './result-index.ts';
@@ -68,10 +72,23 @@ export interface JoinSummary {
   readonly partitions: number;
 }
 
-/** A Readable of joined rows (plain objects); `summary()` is final once it has ended. */
+/** A Readable of joined rows (plain objects, or CSV Buffers from `joinResultsToCsv`); `summary()` is final once it has ended. */
 export type JoinedRows = Readable & { summary(): JoinSummary };
 
 export function joinResults(options: JoinOptions): JoinedRows {
+  return startJoin(options, null);
+}
+
+/**
+ * The join as CSV bytes (what `joinedToCsv` makes of `joinResults`' rows). A spilled join from a
+ * CSV source never builds row objects: lib/join/csv-join-pass.ts writes the source's bytes and
+ * the results' CSV text, ready since matching; any other join goes through the row objects.
+ */
+export function joinResultsToCsv(options: JoinOptions & { readonly outputDelimiter: string }): JoinedRows {
+  return startJoin(options, { delimiter: options.outputDelimiter });
+}
+
+function startJoin(options: JoinOptions, csv: { readonly delimiter: string } | null): JoinedRows {
   if (options.results.length === 0) throw new ArkBatchError('E_USAGE', 'Expected at least one results file, got none');
   const inputs = [...options.results, ...(options.errors ?? [])];
   if (inputs.filter((i) => i === '-').length + (options.source === '-' ? 1 : 0) > 1) {
@@ -82,7 +99,7 @@ export function joinResults(options: JoinOptions): JoinedRows {
   let pool: WorkerPool | null = null;
   let sourceName = options.source === '-' ? 'stdin' : options.source;
 
-  async function* run(): AsyncGenerator<Record<string, unknown>> {
+  async function* run(): AsyncGenerator<unknown> {
     try {
       yield* joinRows();
     } finally {
@@ -92,7 +109,7 @@ export function joinResults(options: JoinOptions): JoinedRows {
     }
   }
 
-  async function* joinRows(): AsyncGenerator<Record<string, unknown>> {
+  async function* joinRows(): AsyncGenerator<unknown> {
     const sizes = await Promise.all(inputs.map((i) => (i === '-' ? undefined : stat(i).then((s) => s.size))));
     const known = sizes.every((s) => s !== undefined);
     index = createResultIndex({
@@ -139,7 +156,6 @@ export function joinResults(options: JoinOptions): JoinedRows {
       options.onOrphan?.(r);
     };
     let idMaker: IdMaker | null = null;
-    let build: ReturnType<typeof bindJoinedRow> | null = null;
     const idOf = (row: Row): string | null => {
       idMaker ??= bindIdRule(options.id ?? {}, row, sourceName);
       if (row.error) return null;
@@ -156,43 +172,40 @@ export function joinResults(options: JoinOptions): JoinedRows {
           await source.close();
         }
       })();
-    // A spilled CSV join lists the ids first from latin1 cells: no UTF-8 decoding of the other
-    // cells, and half the memory for non-ASCII text. An id made of latin1 cells is the UTF-8 of
-    // the one made of text cells (templates are converted alike), so decoding it gives the same id.
-    const ids = !index.needsTwoPasses
+    // A spilled CSV join reads the source as latin1 cells, a chunk of rows at a time: no UTF-8
+    // decoding of cells, half the memory for non-ASCII text, no await per row. An id made of
+    // latin1 cells is the UTF-8 of the one made of text cells (templates are converted alike),
+    // so decoding it gives the same id.
+    const sourceFormat = detectFormat(sourcePath, format);
+    const csvSource = index.needsTwoPasses && (sourceFormat === 'csv' || sourceFormat === 'tsv');
+    const batches = () => {
+      if (options.source !== '-') sourceName = sourcePath;
+      return csvRowBatches(sourcePath, { delimiter: options.delimiter ?? (sourceFormat === 'tsv' ? '\t' : ','), header: options.header, file: sourcePath });
+    };
+    let binaryMaker: IdMaker | null = null;
+    const binaryId = (row: Row): { text: string; binary: string } | null => {
+      binaryMaker ??= bindIdRule(options.id ?? {}, row, sourceName);
+      const id = row.error ? null : binaryMaker(row);
+      return typeof id !== 'string' ? null : { text: NOT_ASCII.test(id) ? textOf(id) : id, binary: id };
+    };
+    const ids = !csvSource
       ? undefined
       : () =>
           (async function* () {
-            const listFormat = detectFormat(sourcePath, format);
-            if (listFormat !== 'csv' && listFormat !== 'tsv') {
-              for await (const row of open()) yield idOf(row);
-              return;
-            }
-            const source = await openSource(sourcePath, { ...options, format, binaryCells: true });
-            if (options.source !== '-') sourceName = source.name;
-            let maker: IdMaker | null = null;
-            try {
-              for await (const row of source.rows as AsyncIterable<Row>) {
-                maker ??= bindIdRule(options.id ?? {}, row, sourceName);
-                const id = row.error ? null : maker(row);
-                yield typeof id !== 'string' ? null : NOT_ASCII.test(id) ? textOf(id) : id;
-              }
-            } finally {
-              await source.close();
-            }
+            for await (const rows of batches()) yield rows.map((row) => binaryId(row)?.text ?? null);
           })();
     let done = false;
     try {
-      for await (const [row, r] of index.match(open, idOf, onOrphan, ids)) {
-        build ??= bindJoinedRow(options, row);
-        counts.rows++;
-        if (!r) {
-          counts.missing++;
-          if (row.error || typeof idMaker!(row) !== 'string') counts.noId++;
-        } else if (r.ok) counts.ok++;
-        else counts.error++;
-        yield build(row, r);
-      }
+      if (csv && csvSource && !options.select && isSimpleDelimiter(csv.delimiter)) {
+        const tails = await index.matchTails(ids!, onOrphan, { delimiter: csv.delimiter, raw: options.raw ?? false });
+        try {
+          yield* joinedCsvChunks(batches(), { raw: options.raw, resultPrefix: options.resultPrefix, delimiter: csv.delimiter, tails, idOf: binaryId, counts });
+        } finally {
+          tails.close();
+        }
+      } else if (csv) {
+        yield* pipeline(Readable.from(joinedObjects(), { objectMode: true, highWaterMark: 64 }), joinedToCsv({ delimiter: csv.delimiter }), () => {});
+      } else yield* joinedObjects();
       done = true;
     } finally {
       await pool?.close();
@@ -205,9 +218,24 @@ export function joinResults(options: JoinOptions): JoinedRows {
         else rmSync(tmp, { force: true });
       }
     }
+
+    async function* joinedObjects(): AsyncGenerator<Record<string, unknown>> {
+      let build: ReturnType<typeof bindJoinedRow> | null = null;
+      for await (const [row, r] of index!.match(open, idOf, onOrphan, ids)) {
+        build ??= bindJoinedRow(options, row);
+        counts.rows++;
+        if (!r) {
+          counts.missing++;
+          if (row.error || typeof idMaker!(row) !== 'string') counts.noId++;
+        } else if (r.ok) counts.ok++;
+        else counts.error++;
+        yield build(row, r);
+      }
+    }
   }
 
-  const readable = Readable.from(run(), { objectMode: true, highWaterMark: 64 }) as JoinedRows;
+  // CSV chunks are ~128 KiB each: a few are plenty of read-ahead.
+  const readable = Readable.from(run(), { objectMode: true, highWaterMark: csv ? 4 : 64 }) as JoinedRows;
   readable.summary = () => {
     const s = index?.stats() ?? { lines: 0, duplicates: 0, orphans: 0, partitions: 0 };
     return {

@@ -17,7 +17,9 @@ import { join } from 'node:path';
 import { ArkBatchError } from '../errors.ts';
 import { cutAtLines, LineAppender, LineFileReader } from './line-files.ts';
 import { decodeRecord, encodeRecord, replacesKept, type ResultRecord } from './result-line.ts';
-import { entryBytes, hashOf, idsFile, matchedFile, orphansFile, resultsFile, shiftLine, type MatchPartitionTask, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
+import type { CsvTailFormat } from './joined-row.ts';
+import { TailReader } from './tail-files.ts';
+import { entryBytes, hashOf, idsFile, matchedFile, orphansFile, resultsFile, shiftLine, tailsFile, type MatchPartitionTask, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
 import { createWorkerPool, type TaskRun, type WorkerPool } from './worker-pool.ts';
 
 export interface ResultIndexOptions {
@@ -73,12 +75,26 @@ export interface ResultIndex {
     open: () => AsyncIterable<T>,
     idOf: (item: T) => string | null,
     onOrphan: (r: ResultRecord) => void,
-    /** The items' ids in order, when they can be listed more cheaply than by `open` + `idOf` (a spilled match's first pass). */
-    ids?: () => AsyncIterable<string | null>,
+    /** The items' ids in order, in batches, when they can be listed more cheaply than by `open` + `idOf` (a spilled match's first pass). */
+    ids?: () => AsyncIterable<readonly (string | null)[]>,
   ): AsyncGenerator<[T, ResultRecord | undefined]>;
+  /**
+   * A spilled match into CSV: lists the ids (`ids`, the first pass), matches, reports orphans,
+   * and hands back each partition's answers as CSV tails in item order, for the caller's second
+   * pass. `close` releases them (the index's own `close` still removes the files).
+   */
+  matchTails(ids: () => AsyncIterable<readonly (string | null)[]>, onOrphan: (r: ResultRecord) => void, format: CsvTailFormat): Promise<MatchedTails>;
   readonly needsTwoPasses: boolean;
   stats(): ResultIndexStats;
   /** Removes temp files; safe at any time. */
+  close(): void;
+}
+
+/** The answers of a spilled CSV match, partition by partition (lib/join/tail-files.ts). */
+export interface MatchedTails {
+  readonly partitions: number;
+  /** Partition p's reader; the next record is the next id (in item order) that hashes to p. */
+  reader(p: number): TailReader;
   close(): void;
 }
 
@@ -257,12 +273,12 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     }
   }
 
-  async function* spilled<T>(
-    open: () => AsyncIterable<T>,
-    idOf: (item: T) => string | null,
-    onOrphan: (r: ResultRecord) => void,
-    ids: (() => AsyncIterable<string | null>) | undefined,
-  ): AsyncGenerator<[T, ResultRecord | undefined]> {
+  /**
+   * A spilled match up to the second pass: the items' ids go to their partitions (first pass),
+   * the results finish spilling, each partition is matched (on the pool and this thread) and its
+   * orphans reported. The answers are then in `matched-<p>` (or `tails-<p>` with `tails`).
+   */
+  async function matchSpilled(ids: () => AsyncIterable<readonly (string | null)[]>, onOrphan: (r: ResultRecord) => void, tails: CsvTailFormat | undefined): Promise<void> {
     const d = dir!;
     const P = partitionCount;
     for (const p of parts ?? []) p.close();
@@ -270,14 +286,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     const idFiles = Array.from({ length: P }, (_, p) => new LineAppender(idsFile(d, p), APPEND_BUFFER));
     let firstPass: unknown = null;
     try {
-      if (ids) {
-        for await (const id of ids()) if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
-      } else {
-        for await (const item of open()) {
-          const id = idOf(item);
-          if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
-        }
-      }
+      for await (const batch of ids()) for (const id of batch) if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
     } catch (err) {
       firstPass = err;
     } finally {
@@ -287,7 +296,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     const lineBases = chunks ? await settleChunks() : [0];
     if (firstPass !== null) throw firstPass;
     const limitBytes = Math.max(memoryBytes, MIN_PARTITION_BYTES);
-    const tasks: MatchPartitionTask[] = Array.from({ length: P }, (_, p) => ({ kind: 'match', dir: d, partition: p, lineBases, limitBytes, maxLineBytes }));
+    const tasks: MatchPartitionTask[] = Array.from({ length: P }, (_, p) => ({ kind: 'match', dir: d, partition: p, lineBases, limitBytes, maxLineBytes, tails }));
     pool ??= createWorkerPool({ workers: 0 });
     const run = pool.start(tasks);
     // This thread matches partitions too. (When every worker also carried a tsx loader thread of
@@ -311,6 +320,24 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
       }
       unlinkSync(orphansFile(d, p));
     }
+  }
+
+  async function* spilled<T>(
+    open: () => AsyncIterable<T>,
+    idOf: (item: T) => string | null,
+    onOrphan: (r: ResultRecord) => void,
+    ids: (() => AsyncIterable<readonly (string | null)[]>) | undefined,
+  ): AsyncGenerator<[T, ResultRecord | undefined]> {
+    await matchSpilled(
+      ids ??
+        async function* () {
+          for await (const item of open()) yield [idOf(item)];
+        },
+      onOrphan,
+      undefined,
+    );
+    const d = dir!;
+    const P = partitionCount;
     const readers: (LineFileReader | null)[] = new Array(P).fill(null);
     try {
       for await (const item of open()) {
@@ -347,6 +374,21 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
         await pool?.close();
         close();
       }
+    },
+    async matchTails(ids, onOrphan, format) {
+      if (!parts && !chunks) throw new ArkBatchError('E_USAGE', 'matchTails needs a spilled result index');
+      await matchSpilled(ids, onOrphan, format);
+      const d = dir!;
+      const readers: (TailReader | null)[] = new Array(partitionCount).fill(null);
+      return {
+        partitions: partitionCount,
+        // A tail holds values of one encoded record, CSV-quoted: `""` where the record had `\"`,
+        // one byte for an escaped control character, so never twice the record's bytes.
+        reader: (p) => (readers[p] ??= new TailReader(tailsFile(d, p), { bufferBytes: READ_BUFFER, maxRecordBytes: 2 * maxLineBytes + 1024 })),
+        close() {
+          for (const r of readers) r?.close();
+        },
+      };
     },
     spillFiles,
     get needsTwoPasses() {

@@ -11,7 +11,9 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArkBatchError } from '../errors.ts';
 import { LineAppender, LineFileReader, lineText, RangeLineReader } from './line-files.ts';
-import { decodeRecord, encodeRecord, parseResultLine, peekRecord, replacesKept } from './result-line.ts';
+import { bindCsvTail, type CsvTailFormat } from './joined-row.ts';
+import { decodeRecord, encodeRecord, parseResultLine, peekRecord, replacesKept, type ResultRecord } from './result-line.ts';
+import { TAIL_ERROR, TAIL_MISSING, TAIL_OK, TailAppender } from './tail-files.ts';
 
 const APPEND_BUFFER = 64 * 1024;
 const READ_BUFFER = 64 * 1024;
@@ -26,6 +28,7 @@ export function hashOf(id: string, n: number): number {
 export const resultsFile = (dir: string, chunk: number, p: number) => join(dir, `results-${chunk}-${p}`);
 export const idsFile = (dir: string, p: number) => join(dir, `ids-${p}`);
 export const matchedFile = (dir: string, p: number) => join(dir, `matched-${p}`);
+export const tailsFile = (dir: string, p: number) => join(dir, `tails-${p}`);
 export const orphansFile = (dir: string, p: number) => join(dir, `orphans-${p}`);
 
 export interface SpillRangeTask {
@@ -89,6 +92,11 @@ export interface MatchPartitionTask {
   /** Bytes one partition's results may take in memory. */
   readonly limitBytes: number;
   readonly maxLineBytes: number;
+  /**
+   * Answer the ids as CSV tails (`tails-<p>`, lib/join/tail-files.ts) instead of encoded records
+   * (`matched-<p>`): what a spilled join into CSV writes next to the source's cells.
+   */
+  readonly tails?: CsvTailFormat;
 }
 
 export interface MatchPartitionResult {
@@ -144,18 +152,11 @@ export function matchPartition(task: MatchPartitionTask): MatchPartitionResult {
     unlinkSync(path);
   }
   const ids = new LineFileReader(idsFile(dir, p), READ_BUFFER, maxLineBytes);
-  const out = new LineAppender(matchedFile(dir, p), APPEND_BUFFER);
   try {
-    for (let text = ids.next(); text !== null; text = ids.next()) {
-      const e = m.get(JSON.parse(text) as string);
-      if (e) {
-        e.hit = true;
-        out.push(e.text);
-      } else out.push('0');
-    }
+    if (task.tails) answerTails(ids, m, new TailAppender(tailsFile(dir, p), APPEND_BUFFER), bindCsvTail(task.tails));
+    else answerRecords(ids, m, new LineAppender(matchedFile(dir, p), APPEND_BUFFER));
   } finally {
     ids.close();
-    out.close();
   }
   unlinkSync(idsFile(dir, p));
   let orphans = 0;
@@ -175,6 +176,37 @@ export function matchPartition(task: MatchPartitionTask): MatchPartitionResult {
     lost.close();
   }
   return { duplicates, orphans };
+}
+
+/** Each id's kept record (or `0`), in the ids' order. */
+function answerRecords(ids: LineFileReader, m: Map<string, Entry>, out: LineAppender): void {
+  try {
+    for (let text = ids.next(); text !== null; text = ids.next()) {
+      const e = m.get(JSON.parse(text) as string);
+      if (e) {
+        e.hit = true;
+        out.push(e.text);
+      } else out.push('0');
+    }
+  } finally {
+    out.close();
+  }
+}
+
+/** Each id's kept record as a CSV tail (or a missing mark), in the ids' order. */
+function answerTails(ids: LineFileReader, m: Map<string, Entry>, out: TailAppender, tailOf: (r: ResultRecord) => string): void {
+  try {
+    for (let text = ids.next(); text !== null; text = ids.next()) {
+      const id = JSON.parse(text) as string;
+      const e = m.get(id);
+      if (e) {
+        e.hit = true;
+        out.push(e.ok ? TAIL_OK : TAIL_ERROR, id, tailOf(decodeRecord(e.text)));
+      } else out.push(TAIL_MISSING);
+    }
+  } finally {
+    out.close();
+  }
 }
 
 /** An error raised for a line within a range, moved to its line within the file. */
