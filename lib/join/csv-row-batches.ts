@@ -21,23 +21,34 @@ export interface CsvRowBatchesOptions {
   readonly readBytes?: number;
 }
 
-/** The rows completed by each chunk read, in order (never an empty batch). */
-export async function* csvRowBatches(path: string, options: CsvRowBatchesOptions = {}): AsyncGenerator<Row[]> {
+export interface RowBatch {
+  /** Never empty. */
+  readonly rows: Row[];
+  /** Byte offset in the file where each row's record starts. */
+  readonly offsets: number[];
+}
+
+/** The rows completed by each chunk read, in order. */
+export async function* csvRowBatches(path: string, options: CsvRowBatchesOptions = {}): AsyncGenerator<RowBatch> {
   const { delimiter, header, file } = options;
   const parser = createCsvParser({ delimiter, file, latin1: true });
   const toRow = createCsvRowBuilder({ header, file, latin1: true });
   let rows: Row[] = [];
-  const onRecord: OnCsvRecord = (cells, line, invalidUtf8) => {
+  let offsets: number[] = [];
+  const onRecord: OnCsvRecord = (cells, line, invalidUtf8, at) => {
     const row = toRow(cells, line, invalidUtf8);
-    if (row) rows.push(row);
+    if (!row) return;
+    rows.push(row);
+    offsets.push(at);
   };
   for await (const chunk of createReadStream(path, { highWaterMark: options.readBytes ?? 1 << 17 }) as AsyncIterable<Buffer>) {
     parser.push(chunk, onRecord);
     if (rows.length > 0) {
-      yield rows;
+      yield { rows, offsets };
       rows = [];
+      offsets = [];
     }
   }
   parser.end(onRecord);
-  if (rows.length > 0) yield rows;
+  if (rows.length > 0) yield { rows, offsets };
 }

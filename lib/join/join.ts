@@ -11,18 +11,19 @@ import { bindIdRule, type IdMaker, type IdRule } from '../requests/custom-id.ts'
 import { detectFormat, sniffStream } from '../sources/format.ts';
 import { openSource, type OpenSourceOptions } from '../sources/open.ts';
 import { spoolToTempFile } from '../sources/parquet.ts';
-import { textOf, type Row } from '../sources/row.ts';
+import type { Row } from '../sources/row.ts';
 import { joinedToCsv } from '../../transforms/joined-to-csv.ts';
 import { isSimpleDelimiter } from './csv-batch.ts';
-import { joinedCsvChunks } from './csv-join-pass.ts';
+import { binaryIdOf, csvJoinHeader, joinedCsvChunks } from './csv-join-pass.ts';
+import { joinedCsvRanges, type SourceCut } from './csv-join-range.ts';
 import { csvRowBatches } from './csv-row-batches.ts';
 import { bindJoinedRow, type JoinedRowOptions } from './joined-row.ts';
 import { LineAppender, readTextLines } from './line-files.ts';
-import { createResultIndex, resultsWillSpill, type ResultIndex } from './result-index.ts';
+import { createResultIndex, resultsWillSpill, tailBytesLimit, type ResultIndex } from './result-index.ts';
 import { parseResultLine, type ResultRecord } from './result-line.ts';
 import { createWorkerPool, type WorkerPool } from './worker-pool.ts';
 
-const NOT_ASCII = /[^\x00-\x7f]/;
+const JOIN_RANGE_BYTES = 16 * 1024 * 1024;
 
 export interface JoinOptions extends Omit<OpenSourceOptions, 'binaryCells'>, JoinedRowOptions {
   /** The source prep read: a path or `-` (stdin). */
@@ -47,6 +48,11 @@ export interface JoinOptions extends Omit<OpenSourceOptions, 'binaryCells'>, Joi
   readonly workers?: number;
   /** Bytes of results per parse task when the workers spill them. @default 67108864 (64 MiB) */
   readonly spillRangeBytes?: number;
+  /**
+   * Source bytes per range when a spilled join from CSV into CSV writes its output on the
+   * worker pool (and this thread). @default 16777216 (16 MiB)
+   */
+  readonly joinRangeBytes?: number;
   /** Results matching no source row are written here as JSONL (atomically, at the end). */
   readonly orphansPath?: string;
   /** Called for each result matching no source row. */
@@ -173,33 +179,62 @@ function startJoin(options: JoinOptions, csv: { readonly delimiter: string } | n
         }
       })();
     // A spilled CSV join reads the source as latin1 cells, a chunk of rows at a time: no UTF-8
-    // decoding of cells, half the memory for non-ASCII text, no await per row. An id made of
-    // latin1 cells is the UTF-8 of the one made of text cells (templates are converted alike),
-    // so decoding it gives the same id.
+    // decoding of cells, half the memory for non-ASCII text, no await per row.
     const sourceFormat = detectFormat(sourcePath, format);
     const csvSource = index.needsTwoPasses && (sourceFormat === 'csv' || sourceFormat === 'tsv');
-    const batches = () => {
-      if (options.source !== '-') sourceName = sourcePath;
-      return csvRowBatches(sourcePath, { delimiter: options.delimiter ?? (sourceFormat === 'tsv' ? '\t' : ','), header: options.header, file: sourcePath });
-    };
-    let binaryMaker: IdMaker | null = null;
-    const binaryId = (row: Row): { text: string; binary: string } | null => {
-      binaryMaker ??= bindIdRule(options.id ?? {}, row, sourceName);
-      const id = row.error ? null : binaryMaker(row);
-      return typeof id !== 'string' ? null : { text: NOT_ASCII.test(id) ? textOf(id) : id, binary: id };
-    };
+    if (csvSource && options.source !== '-') sourceName = sourcePath;
+    const sourceDelimiter = options.delimiter ?? (sourceFormat === 'tsv' ? '\t' : ',');
+    const batches = () => csvRowBatches(sourcePath, { delimiter: sourceDelimiter, header: options.header, file: sourcePath });
+    const binaryId = binaryIdOf(options.id ?? {}, sourceName);
+    // Where the source could be cut for joining ranges on the pool (the first pass notes them).
+    const cuts: SourceCut[] = [];
+    let firstRow: Row | null = null;
     const ids = !csvSource
       ? undefined
       : () =>
           (async function* () {
-            for await (const rows of batches()) yield rows.map((row) => binaryId(row)?.text ?? null);
+            const rangeBytes = options.joinRangeBytes ?? JOIN_RANGE_BYTES;
+            let nextCut = 0;
+            for await (const { rows, offsets } of batches()) {
+              firstRow ??= rows[0]!;
+              // A batch is cut where a range starts, so that the range's first id opens a marked batch.
+              let from = 0;
+              let mark = false;
+              for (let i = 0; i < rows.length; i++) {
+                if (offsets[i]! < nextCut) continue;
+                if (i > from) yield { ids: rows.slice(from, i).map((row) => binaryId(row)?.text ?? null), mark };
+                cuts.push({ offset: offsets[i]!, line: rows[i]!.line!, rowsBefore: rows[i]!.index - 1 });
+                nextCut = offsets[i]! + rangeBytes;
+                from = i;
+                mark = true;
+              }
+              yield { ids: rows.slice(from).map((row) => binaryId(row)?.text ?? null), mark };
+            }
           })();
     let done = false;
     try {
       if (csv && csvSource && !options.select && isSimpleDelimiter(csv.delimiter)) {
         const tails = await index.matchTails(ids!, onOrphan, { delimiter: csv.delimiter, raw: options.raw ?? false });
+        const joined = { raw: options.raw ?? false, resultPrefix: options.resultPrefix ?? '', delimiter: csv.delimiter };
         try {
-          yield* joinedCsvChunks(batches(), { raw: options.raw, resultPrefix: options.resultPrefix, delimiter: csv.delimiter, tails, idOf: binaryId, counts });
+          if (pool && pool.size > 0 && cuts.length > 1) {
+            yield* joinedCsvRanges({
+              ...joined,
+              cuts,
+              size: (await stat(sourcePath)).size,
+              tails,
+              pool,
+              counts,
+              path: sourcePath,
+              file: sourcePath,
+              sourceDelimiter,
+              sourceHeader: options.header ?? true,
+              columns: firstRow!.columns ?? [],
+              id: options.id ?? {},
+              header: csvJoinHeader(firstRow!, joined),
+              maxRecordBytes: tailBytesLimit(options.maxLineBytes),
+            });
+          } else yield* joinedCsvChunks(batches(), { ...joined, tails, idOf: binaryId, counts });
         } finally {
           tails.close();
         }

@@ -76,22 +76,33 @@ export interface ResultIndex {
     idOf: (item: T) => string | null,
     onOrphan: (r: ResultRecord) => void,
     /** The items' ids in order, in batches, when they can be listed more cheaply than by `open` + `idOf` (a spilled match's first pass). */
-    ids?: () => AsyncIterable<readonly (string | null)[]>,
+    ids?: () => AsyncIterable<IdBatch>,
   ): AsyncGenerator<[T, ResultRecord | undefined]>;
   /**
    * A spilled match into CSV: lists the ids (`ids`, the first pass), matches, reports orphans,
    * and hands back each partition's answers as CSV tails in item order, for the caller's second
    * pass. `close` releases them (the index's own `close` still removes the files).
    */
-  matchTails(ids: () => AsyncIterable<readonly (string | null)[]>, onOrphan: (r: ResultRecord) => void, format: CsvTailFormat): Promise<MatchedTails>;
+  matchTails(ids: () => AsyncIterable<IdBatch>, onOrphan: (r: ResultRecord) => void, format: CsvTailFormat): Promise<MatchedTails>;
   readonly needsTwoPasses: boolean;
   stats(): ResultIndexStats;
   /** Removes temp files; safe at any time. */
   close(): void;
 }
 
+/** A batch of the items' ids, in item order, for a spilled match's first pass. */
+export interface IdBatch {
+  readonly ids: readonly (string | null)[];
+  /** Note where each partition stands before this batch (`MatchedTails.marks`). */
+  readonly mark?: boolean;
+}
+
 /** The answers of a spilled CSV match, partition by partition (lib/join/tail-files.ts). */
 export interface MatchedTails {
+  /** The spill directory, where partition p's tails are `tails-<p>`. */
+  readonly dir: string;
+  /** Per marked batch, per partition: the byte offset in `tails-<p>` of that batch's first tail. */
+  readonly marks: readonly (readonly number[])[];
   readonly partitions: number;
   /** Partition p's reader; the next record is the next id (in item order) that hashes to p. */
   reader(p: number): TailReader;
@@ -123,6 +134,15 @@ interface Entry {
  * live size before a full collection, and the budget is meant to bound the process.
  */
 const LIVE_SHARE = 8;
+
+/**
+ * The longest tail record of results lines up to `maxLineBytes`: a tail holds values of one
+ * encoded record, CSV-quoted (`""` where the record had `\"`, one byte for an escaped control
+ * character), so never twice the record's bytes.
+ */
+export function tailBytesLimit(maxLineBytes = 128 * 1024 * 1024): number {
+  return 2 * maxLineBytes + 1024;
+}
 
 /** Whether results of this many bytes are certain to spill under the budget (they would not fit even if nothing were dropped). */
 export function resultsWillSpill(bytes: number, memoryBytes = 256 * 1024 * 1024): boolean {
@@ -278,15 +298,20 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
    * the results finish spilling, each partition is matched (on the pool and this thread) and its
    * orphans reported. The answers are then in `matched-<p>` (or `tails-<p>` with `tails`).
    */
-  async function matchSpilled(ids: () => AsyncIterable<readonly (string | null)[]>, onOrphan: (r: ResultRecord) => void, tails: CsvTailFormat | undefined): Promise<void> {
+  async function matchSpilled(ids: () => AsyncIterable<IdBatch>, onOrphan: (r: ResultRecord) => void, tails: CsvTailFormat | undefined): Promise<number[][]> {
     const d = dir!;
     const P = partitionCount;
     for (const p of parts ?? []) p.close();
     parts = null;
     const idFiles = Array.from({ length: P }, (_, p) => new LineAppender(idsFile(d, p), APPEND_BUFFER));
+    // Per marked batch, per partition: ids listed before it.
+    const marked: number[][] = [];
     let firstPass: unknown = null;
     try {
-      for await (const batch of ids()) for (const id of batch) if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
+      for await (const batch of ids()) {
+        if (batch.mark) marked.push(idFiles.map((f) => f.lines));
+        for (const id of batch.ids) if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
+      }
     } catch (err) {
       firstPass = err;
     } finally {
@@ -296,7 +321,16 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     const lineBases = chunks ? await settleChunks() : [0];
     if (firstPass !== null) throw firstPass;
     const limitBytes = Math.max(memoryBytes, MIN_PARTITION_BYTES);
-    const tasks: MatchPartitionTask[] = Array.from({ length: P }, (_, p) => ({ kind: 'match', dir: d, partition: p, lineBases, limitBytes, maxLineBytes, tails }));
+    const tasks: MatchPartitionTask[] = Array.from({ length: P }, (_, p) => ({
+      kind: 'match',
+      dir: d,
+      partition: p,
+      lineBases,
+      limitBytes,
+      maxLineBytes,
+      tails,
+      marks: marked.map((counts) => counts[p]!),
+    }));
     pool ??= createWorkerPool({ workers: 0 });
     const run = pool.start(tasks);
     // This thread matches partitions too. (When every worker also carried a tsx loader thread of
@@ -305,8 +339,8 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     await run.help();
     const outcomes = await run.settled;
     for (const o of outcomes) if (!o.ok) throw o.error;
-    // The workers' memory is not needed for the second pass.
-    await pool.close();
+    // The workers' memory is not needed for the second pass, unless it joins CSV ranges.
+    if (!tails) await pool.close();
     for (let p = 0; p < P; p++) {
       const o = outcomes[p]!;
       if (!o.ok) continue;
@@ -320,18 +354,19 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
       }
       unlinkSync(orphansFile(d, p));
     }
+    return marked.map((_, k) => outcomes.map((o) => (o.ok ? o.result.tailOffsets[k]! : 0)));
   }
 
   async function* spilled<T>(
     open: () => AsyncIterable<T>,
     idOf: (item: T) => string | null,
     onOrphan: (r: ResultRecord) => void,
-    ids: (() => AsyncIterable<readonly (string | null)[]>) | undefined,
+    ids: (() => AsyncIterable<IdBatch>) | undefined,
   ): AsyncGenerator<[T, ResultRecord | undefined]> {
     await matchSpilled(
       ids ??
         async function* () {
-          for await (const item of open()) yield [idOf(item)];
+          for await (const item of open()) yield { ids: [idOf(item)] };
         },
       onOrphan,
       undefined,
@@ -377,14 +412,14 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     },
     async matchTails(ids, onOrphan, format) {
       if (!parts && !chunks) throw new ArkBatchError('E_USAGE', 'matchTails needs a spilled result index');
-      await matchSpilled(ids, onOrphan, format);
+      const marks = await matchSpilled(ids, onOrphan, format);
       const d = dir!;
       const readers: (TailReader | null)[] = new Array(partitionCount).fill(null);
       return {
+        dir: d,
+        marks,
         partitions: partitionCount,
-        // A tail holds values of one encoded record, CSV-quoted: `""` where the record had `\"`,
-        // one byte for an escaped control character, so never twice the record's bytes.
-        reader: (p) => (readers[p] ??= new TailReader(tailsFile(d, p), { bufferBytes: READ_BUFFER, maxRecordBytes: 2 * maxLineBytes + 1024 })),
+        reader: (p) => (readers[p] ??= new TailReader(tailsFile(d, p), { bufferBytes: READ_BUFFER, maxRecordBytes: tailBytesLimit(maxLineBytes) })),
         close() {
           for (const r of readers) r?.close();
         },

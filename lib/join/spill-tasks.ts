@@ -97,11 +97,18 @@ export interface MatchPartitionTask {
    * (`matched-<p>`): what a spilled join into CSV writes next to the source's cells.
    */
   readonly tails?: CsvTailFormat;
+  /**
+   * With `tails`: counts of this partition's ids (ascending) at which to note the byte offset
+   * in `tails-<p>`, so that a source range can start reading its tails there.
+   */
+  readonly marks?: readonly number[];
 }
 
 export interface MatchPartitionResult {
   readonly duplicates: number;
   readonly orphans: number;
+  /** With `tails`: the byte offset in `tails-<p>` at each of `marks`. */
+  readonly tailOffsets: number[];
 }
 
 interface Entry {
@@ -152,8 +159,9 @@ export function matchPartition(task: MatchPartitionTask): MatchPartitionResult {
     unlinkSync(path);
   }
   const ids = new LineFileReader(idsFile(dir, p), READ_BUFFER, maxLineBytes);
+  let tailOffsets: number[] = [];
   try {
-    if (task.tails) answerTails(ids, m, new TailAppender(tailsFile(dir, p), APPEND_BUFFER), bindCsvTail(task.tails));
+    if (task.tails) tailOffsets = answerTails(ids, m, new TailAppender(tailsFile(dir, p), APPEND_BUFFER), bindCsvTail(task.tails), task.marks ?? []);
     else answerRecords(ids, m, new LineAppender(matchedFile(dir, p), APPEND_BUFFER));
   } finally {
     ids.close();
@@ -175,7 +183,7 @@ export function matchPartition(task: MatchPartitionTask): MatchPartitionResult {
   } finally {
     lost.close();
   }
-  return { duplicates, orphans };
+  return { duplicates, orphans, tailOffsets };
 }
 
 /** Each id's kept record (or `0`), in the ids' order. */
@@ -193,10 +201,13 @@ function answerRecords(ids: LineFileReader, m: Map<string, Entry>, out: LineAppe
   }
 }
 
-/** Each id's kept record as a CSV tail (or a missing mark), in the ids' order. */
-function answerTails(ids: LineFileReader, m: Map<string, Entry>, out: TailAppender, tailOf: (r: ResultRecord) => string): void {
+/** Each id's kept record as a CSV tail (or a missing mark), in the ids' order; returns the offsets at `marks`. */
+function answerTails(ids: LineFileReader, m: Map<string, Entry>, out: TailAppender, tailOf: (r: ResultRecord) => string, marks: readonly number[]): number[] {
+  const offsets: number[] = [];
+  let answered = 0;
   try {
-    for (let text = ids.next(); text !== null; text = ids.next()) {
+    for (let text = ids.next(); text !== null; text = ids.next(), answered++) {
+      while (offsets.length < marks.length && marks[offsets.length] === answered) offsets.push(out.bytes);
       const id = JSON.parse(text) as string;
       const e = m.get(id);
       if (e) {
@@ -204,9 +215,11 @@ function answerTails(ids: LineFileReader, m: Map<string, Entry>, out: TailAppend
         out.push(e.ok ? TAIL_OK : TAIL_ERROR, id, tailOf(decodeRecord(e.text)));
       } else out.push(TAIL_MISSING);
     }
+    while (offsets.length < marks.length) offsets.push(out.bytes);
   } finally {
     out.close();
   }
+  return offsets;
 }
 
 /** An error raised for a line within a range, moved to its line within the file. */

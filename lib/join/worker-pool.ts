@@ -9,10 +9,12 @@
 import type { Worker } from 'node:worker_threads';
 import { startTsWorker } from '../streams/ts-worker.ts';
 import { ArkBatchError, deserializeError, type SerializedError } from '../errors.ts';
+import type { JoinCounts } from './csv-join-pass.ts';
+import { joinCsvRange, type CsvJoinRangeTask } from './csv-join-range.ts';
 import { matchPartition, spillRange, type MatchPartitionResult, type MatchPartitionTask, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
 
-export type JoinTask = SpillRangeTask | MatchPartitionTask;
-export type ResultOf<T extends JoinTask> = T extends SpillRangeTask ? SpillRangeResult : MatchPartitionResult;
+export type JoinTask = SpillRangeTask | MatchPartitionTask | CsvJoinRangeTask;
+export type ResultOf<T extends JoinTask> = T extends SpillRangeTask ? SpillRangeResult : T extends MatchPartitionTask ? MatchPartitionResult : JoinCounts;
 export type Outcome<R> = { readonly ok: true; readonly result: R } | { readonly ok: false; readonly error: unknown };
 
 /** The pool's messages: a task list to work on, and per task its outcome. */
@@ -24,7 +26,7 @@ export type TaskReply = { readonly i: number; readonly ok: true; readonly result
 
 /** Runs the task on this thread. */
 export function runTask<T extends JoinTask>(task: T): ResultOf<T> {
-  return (task.kind === 'range' ? spillRange(task) : matchPartition(task)) as ResultOf<T>;
+  return (task.kind === 'range' ? spillRange(task) : task.kind === 'match' ? matchPartition(task) : joinCsvRange(task)) as ResultOf<T>;
 }
 
 export interface TaskRun<R> {
