@@ -7,6 +7,8 @@ import { pipeline, Readable } from 'node:stream';
 import fc from 'fast-check';
 import { ArkBatchError } from '../lib/errors.ts';
 import { joinResults, joinResultsToCsv, type JoinOptions } from '../lib/join/join.ts';
+import { LineAppender, LineFileReader } from '../lib/join/line-files.ts';
+import { idLine, idOfLine } from '../lib/join/spill-tasks.ts';
 import { TAIL_ERROR, TAIL_MISSING, TAIL_OK, TailAppender, TailReader, type TailStatus } from '../lib/join/tail-files.ts';
 import { joinedToCsv } from '../transforms/joined-to-csv.ts';
 import { resultLine, type FakeOutcome } from './helpers/results.ts';
@@ -180,5 +182,26 @@ test('a tail record over the limit or cut short fails with a code instead of rea
     const short = new TailReader(cut, { bufferBytes: 64, maxRecordBytes: 100 });
     assert.throws(() => short.next(), (e: ArkBatchError) => e.code === 'E_INTEGRITY');
     short.close();
+  });
+});
+
+test('an id written to an ids file reads back as the same id, lone surrogates, quotes and line breaks included', async () => {
+  await withDir(async (dir) => {
+    let run = 0;
+    const units = fc.array(fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0x22, 0x0a, 0x0d, 0xd83c, 0xdf89, 0x5c)), { maxLength: 12 });
+    fc.assert(
+      fc.property(fc.array(units.map((u) => String.fromCharCode(...u)), { minLength: 1, maxLength: 20 }), (ids) => {
+        const path = join(dir, `ids-${run++}`);
+        const out = new LineAppender(path, 64);
+        for (const id of ids) out.push(idLine(id));
+        out.close();
+        const back = new LineFileReader(path, 16, 1 << 20);
+        const seen: string[] = [];
+        for (let text = back.next(); text !== null; text = back.next()) seen.push(idOfLine(text));
+        back.close();
+        assert.deepEqual(seen, ids);
+      }),
+      { numRuns: 200 },
+    );
   });
 });

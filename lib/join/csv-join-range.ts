@@ -12,7 +12,7 @@ import type { IdRule } from '../requests/custom-id.ts';
 import { createCsvParser, type OnCsvRecord } from '../sources/csv-parser.ts';
 import { createCsvRowBuilder } from '../sources/csv-rows.ts';
 import type { Row } from '../sources/row.ts';
-import { binaryIdOf, bindCsvRowJoiner, csvHeaderLine, noCounts, type JoinCounts } from './csv-join-pass.ts';
+import { binaryIdOf, bindCsvRowJoiner, csvHeaderLine, Latin1Blocks, noCounts, type JoinCounts } from './csv-join-pass.ts';
 import { AppendFile, io } from './line-files.ts';
 import type { MatchedTails } from './result-index.ts';
 import { tailsFile } from './spill-tasks.ts';
@@ -75,13 +75,13 @@ export function joinCsvRange(task: CsvJoinRangeTask): JoinCounts {
   const toRow = createCsvRowBuilder({ header: task.sourceHeader, file, latin1: true, columns: task.columns, rowOffset: cut.rowsBefore });
   const idOf = binaryIdOf(task.id, file);
   let joinRow: ((row: Row) => string) | null = null;
-  let text = '';
+  const out = new AppendFile(joinedFile(task.dir, task.part));
+  const blocks = new Latin1Blocks(READ_BYTES, (b) => out.write(b));
   const onRecord: OnCsvRecord = (cells, line, invalidUtf8) => {
     const row = toRow(cells, line, invalidUtf8)!;
     joinRow ??= bindCsvRowJoiner(row, { delimiter: task.delimiter, header: task.header, raw: task.raw, resultPrefix: task.resultPrefix, tails, idOf, counts });
-    text += joinRow(row);
+    blocks.push(joinRow(row));
   };
-  const out = new AppendFile(joinedFile(task.dir, task.part));
   const fd = source('open', file, () => openSync(task.path, 'r'));
   const buf = Buffer.allocUnsafe(READ_BYTES);
   try {
@@ -90,13 +90,9 @@ export function joinCsvRange(task: CsvJoinRangeTask): JoinCounts {
       if (n === 0) throw new ArkBatchError('E_INTEGRITY', 'the source got shorter between the two join passes', { file });
       pos += n;
       parser.push(buf.subarray(0, n), onRecord);
-      if (text.length > 0) {
-        out.write(Buffer.from(text, 'latin1'));
-        text = '';
-      }
     }
     parser.end(onRecord);
-    out.close(() => out.write(Buffer.from(text, 'latin1')));
+    out.close(() => blocks.flush());
   } finally {
     closeSync(fd);
     out.close(() => {});

@@ -19,7 +19,7 @@ import { cutAtLines, LineAppender, LineFileReader } from './line-files.ts';
 import { decodeRecord, encodeRecord, replacesKept, type ResultRecord } from './result-line.ts';
 import type { CsvTailFormat } from './joined-row.ts';
 import { TailReader } from './tail-files.ts';
-import { entryBytes, hashOf, idsFile, matchedFile, orphansFile, resultsFile, shiftLine, tailsFile, type MatchPartitionTask, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
+import { entryBytes, hashOf, idLine, idsFile, matchedFile, orphansFile, resultsFile, shiftLine, tailsFile, type MatchPartitionTask, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
 import { createWorkerPool, type TaskRun, type WorkerPool } from './worker-pool.ts';
 
 export interface ResultIndexOptions {
@@ -310,7 +310,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     try {
       for await (const batch of ids()) {
         if (batch.mark) marked.push(idFiles.map((f) => f.lines));
-        for (const id of batch.ids) if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
+        for (const id of batch.ids) if (id !== null) idFiles[hashOf(id, P)]!.push(idLine(id));
       }
     } catch (err) {
       firstPass = err;
