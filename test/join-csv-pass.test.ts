@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
@@ -30,15 +30,17 @@ async function bytesOf(stream: Readable): Promise<Buffer> {
 
 /** The reference: joinResults' row objects through joinedToCsv, as every join wrote CSV before. */
 async function viaObjects(options: JoinOptions, delimiter: string) {
-  const rows = joinResults(options);
+  const orphansPath = `${options.source}.objects-orphans.jsonl`;
+  const rows = joinResults({ ...options, orphansPath });
   const bytes = await bytesOf(pipeline(rows, joinedToCsv({ delimiter }), () => {}) as unknown as Readable);
-  return { bytes, summary: rows.summary() };
+  return { bytes, summary: { ...rows.summary(), orphansFile: undefined }, orphans: await readFile(orphansPath, 'utf8') };
 }
 
 async function viaCsvPass(options: JoinOptions, delimiter: string) {
-  const rows = joinResultsToCsv({ ...options, outputDelimiter: delimiter });
+  const orphansPath = `${options.source}.csv-orphans.jsonl`;
+  const rows = joinResultsToCsv({ ...options, outputDelimiter: delimiter, orphansPath });
   const bytes = await bytesOf(rows);
-  return { bytes, summary: rows.summary() };
+  return { bytes, summary: { ...rows.summary(), orphansFile: undefined }, orphans: await readFile(orphansPath, 'utf8') };
 }
 
 /** A CSV cell as a writer would quote it (sometimes quoted when it need not be). */
@@ -78,6 +80,8 @@ const sourceArb = fc.record({
   raw: fc.boolean(),
   crlf: fc.boolean(),
   rangeBytes: fc.integer({ min: 1, max: 200 }),
+  bom: fc.boolean(),
+  split: fc.nat({ max: 40 }),
 });
 
 test('a spilled CSV join writes the bytes and summary the row objects give through joinedToCsv', async () => {
@@ -102,10 +106,14 @@ test('a spilled CSV join writes the bytes and summary the row objects give throu
         const source = join(dir, `src-${run}.${c.tsv ? 'tsv' : 'csv'}`);
         await writeFile(source, Buffer.concat(lines));
         const results = join(dir, `r-${run}.jsonl`);
-        await writeFile(results, c.outcomes.map((o) => resultLine(o) + '\n').join(''));
+        // A BOM on the first line, and lines split over a results and an errors file.
+        const resultLines = c.outcomes.map((o) => resultLine(o) + '\n');
+        await writeFile(results, (c.bom ? '\ufeff' : '') + resultLines.slice(0, c.split).join(''));
+        const errors = join(dir, `e-${run}.jsonl`);
+        await writeFile(errors, resultLines.slice(c.split).join(''));
         // Worker threads take a while to start: one run in ten joins ranges of the source on them.
         const ranges = run % 10 === 0 ? { workers: 1, joinRangeBytes: c.rangeBytes } : { workers: 0 };
-        const options: JoinOptions = { source, results: [results], id: c.idRule, raw: c.raw, memoryBytes: 1, partitions: 3, ...ranges };
+        const options: JoinOptions = { source, results: [results], errors: [errors], id: c.idRule, raw: c.raw, memoryBytes: 1, partitions: 3, spillRangeBytes: 3 * c.rangeBytes, ...ranges };
         const outD = c.outTsv ? '\t' : ',';
         let expected: Awaited<ReturnType<typeof viaObjects>> | ArkBatchError;
         try {
@@ -120,6 +128,7 @@ test('a spilled CSV join writes the bytes and summary the row objects give throu
         const got = await viaCsvPass(options, outD);
         assert.equal(got.bytes.toString('latin1'), expected.bytes.toString('latin1'));
         assert.deepEqual(got.summary, expected.summary);
+        assert.equal(got.orphans, expected.orphans);
         assert.equal(got.summary.partitions, c.outcomes.length > 0 ? 3 : got.summary.partitions);
       }),
       { numRuns: 150 },

@@ -17,9 +17,10 @@ import { isSimpleDelimiter } from './csv-batch.ts';
 import { binaryIdOf, csvJoinHeader, joinedCsvChunks } from './csv-join-pass.ts';
 import { joinedCsvRanges, type SourceCut } from './csv-join-range.ts';
 import { csvRowBatches } from './csv-row-batches.ts';
-import { bindJoinedRow, type JoinedRowOptions } from './joined-row.ts';
+import { bindJoinedRow, type CsvTailFormat, type JoinedRowOptions } from './joined-row.ts';
 import { LineAppender, readTextLines } from './line-files.ts';
-import { createResultIndex, resultsWillSpill, tailBytesLimit, type ResultIndex } from './result-index.ts';
+import { createResultIndex, resultsWillSpill, type ResultIndex } from './result-index.ts';
+import { tailBytesLimit } from './tail-files.ts';
 import { parseResultLine, type ResultRecord } from './result-line.ts';
 import { createWorkerPool, type WorkerPool } from './worker-pool.ts';
 
@@ -115,6 +116,16 @@ function startJoin(options: JoinOptions, csv: { readonly delimiter: string } | n
     }
   }
 
+  /**
+   * The CSV tails a join into CSV writes, when its source is a CSV file (so it can take the
+   * byte path): results spilled on the pool are then spilled as tails straight away.
+   */
+  function csvTails(out: { readonly delimiter: string } | null): CsvTailFormat | undefined {
+    if (!out || options.select || !isSimpleDelimiter(out.delimiter) || options.source === '-') return undefined;
+    const f = detectFormat(options.source, options.format);
+    return f === 'csv' || f === 'tsv' ? { delimiter: out.delimiter, raw: options.raw ?? false } : undefined;
+  }
+
   async function* joinRows(): AsyncGenerator<unknown> {
     const sizes = await Promise.all(inputs.map((i) => (i === '-' ? undefined : stat(i).then((s) => s.size))));
     const known = sizes.every((s) => s !== undefined);
@@ -132,7 +143,7 @@ function startJoin(options: JoinOptions, csv: { readonly delimiter: string } | n
       pool = createWorkerPool({ workers: options.workers ?? Math.min(3, availableParallelism() - 1) });
       index.spillFiles(
         inputs.map((path, file) => ({ path, fileName: path, file, size: sizes[file]! })),
-        { pool, keepRaw: options.raw ?? false },
+        { pool, keepRaw: options.raw ?? false, tails: csvTails(csv) },
       );
     } else {
       for (let file = 0; file < inputs.length; file++) {

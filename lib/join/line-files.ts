@@ -95,6 +95,8 @@ export class RangeLineReader {
   readonly #stop: number;
   #closed = false;
   line = 0;
+  /** Byte offset in the file of the line `next` returned last. */
+  offset = 0;
   constructor(path: string, range: { readonly start: number; readonly end: number }, options: { readonly bufferBytes: number; readonly maxLineBytes: number; readonly file?: string }) {
     this.#path = path;
     this.#fd = io('open', path, () => openSync(path, 'r'));
@@ -111,6 +113,7 @@ export class RangeLineReader {
       if (nl !== -1 && nl < this.#end) {
         if (nl - this.#start > this.#maxLineBytes) throw this.#tooLong();
         const bytes = this.#buf.subarray(this.#start, nl);
+        this.offset = this.#pos - this.#end + this.#start;
         this.#start = nl + 1;
         this.line++;
         return bytes;
@@ -119,6 +122,7 @@ export class RangeLineReader {
       if (this.#pos >= this.#stop) {
         if (this.#end === this.#start) return null;
         const bytes = this.#buf.subarray(this.#start, this.#end);
+        this.offset = this.#pos - this.#end + this.#start;
         this.#start = this.#end;
         this.line++;
         return bytes;

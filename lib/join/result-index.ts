@@ -18,7 +18,7 @@ import { ArkBatchError } from '../errors.ts';
 import { cutAtLines, LineAppender, LineFileReader } from './line-files.ts';
 import { decodeRecord, encodeRecord, replacesKept, type ResultRecord } from './result-line.ts';
 import type { CsvTailFormat } from './joined-row.ts';
-import { TailReader } from './tail-files.ts';
+import { tailBytesLimit, TailReader } from './tail-files.ts';
 import { entryBytes, hashOf, idLine, idsFile, matchedFile, orphansFile, resultsFile, shiftLine, tailsFile, type MatchPartitionTask, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
 import { createWorkerPool, type TaskRun, type WorkerPool } from './worker-pool.ts';
 
@@ -58,6 +58,16 @@ export interface ResultsFile {
   readonly size: number;
 }
 
+export interface SpillFilesOptions {
+  readonly pool: WorkerPool;
+  readonly keepRaw: boolean;
+  /**
+   * Spill the results as CSV tails of this format (`SpillRangeTask.tails`): then only
+   * `matchTails`, with the same format, may match them.
+   */
+  readonly tails?: CsvTailFormat;
+}
+
 export interface ResultIndex {
   add(record: ResultRecord): void;
   /**
@@ -65,7 +75,7 @@ export interface ResultIndex {
    * byte ranges at line ends, parsed and partitioned on the worker pool (or here, without one),
    * while the caller goes on. `match` waits for it, and reports the first failure in input order.
    */
-  spillFiles(files: readonly ResultsFile[], options: { readonly pool: WorkerPool; readonly keepRaw: boolean }): void;
+  spillFiles(files: readonly ResultsFile[], options: SpillFilesOptions): void;
   /**
    * Pairs each item with its result, in item order. `open` is called once when the results fit
    * in memory and twice (two identical passes) once spilled; `needsTwoPasses` says which.
@@ -135,15 +145,6 @@ interface Entry {
  */
 const LIVE_SHARE = 8;
 
-/**
- * The longest tail record of results lines up to `maxLineBytes`: a tail holds values of one
- * encoded record, CSV-quoted (`""` where the record had `\"`, one byte for an escaped control
- * character), so never twice the record's bytes.
- */
-export function tailBytesLimit(maxLineBytes = 128 * 1024 * 1024): number {
-  return 2 * maxLineBytes + 1024;
-}
-
 /** Whether results of this many bytes are certain to spill under the budget (they would not fit even if nothing were dropped). */
 export function resultsWillSpill(bytes: number, memoryBytes = 256 * 1024 * 1024): boolean {
   return bytes > memoryBytes / LIVE_SHARE;
@@ -165,6 +166,8 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
   let partitionCount = 0;
   /** Spilled in parallel: the chunk tasks (in input order) and their outcomes. */
   let chunks: { tasks: SpillRangeTask[]; run: TaskRun<SpillRangeResult> } | null = null;
+  /** The format the chunks were spilled as tails in, if so. */
+  let spilledTails: CsvTailFormat | null = null;
   let pool: WorkerPool | null = null;
 
   /** `together`: partitions matched at the same time (one per worker), which share the budget. */
@@ -195,7 +198,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     map = null;
   }
 
-  function spillFiles(files: readonly ResultsFile[], opts: { readonly pool: WorkerPool; readonly keepRaw: boolean }): void {
+  function spillFiles(files: readonly ResultsFile[], opts: SpillFilesOptions): void {
     if (lines > 0 || parts || chunks) throw new ArkBatchError('E_USAGE', 'spillFiles needs an empty result index');
     // The pool's workers match at once, each one partition at a time.
     const d = makeDir(Math.max(1, opts.pool.size));
@@ -216,10 +219,12 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
           end: range.end,
           maxLineBytes,
           keepRaw: opts.keepRaw,
+          tails: opts.tails,
         });
       }
     }
     chunks = { tasks, run: pool.start(tasks) };
+    spilledTails = opts.tails ?? null;
   }
 
   /** Finishes the parallel spill; returns each chunk's first line minus one within its file. */
@@ -320,6 +325,12 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     // The results come first, as when they are read serially: their failure is the one reported.
     const lineBases = chunks ? await settleChunks() : [0];
     if (firstPass !== null) throw firstPass;
+    if (spilledTails && (spilledTails.delimiter !== tails?.delimiter || spilledTails.raw !== tails.raw)) {
+      throw new ArkBatchError('E_USAGE', 'results spilled as CSV tails can only be matched into CSV tails of the same format');
+    }
+    const chunkTasks = chunks?.tasks ?? [];
+    const origins = spilledTails ? chunkTasks.map((t) => ({ path: t.path, fileName: t.fileName, file: t.file })) : undefined;
+    const keepRaw = chunkTasks[0]?.keepRaw ?? false;
     const limitBytes = Math.max(memoryBytes, MIN_PARTITION_BYTES);
     const tasks: MatchPartitionTask[] = Array.from({ length: P }, (_, p) => ({
       kind: 'match',
@@ -330,6 +341,8 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
       maxLineBytes,
       tails,
       marks: marked.map((counts) => counts[p]!),
+      origins,
+      keepRaw,
     }));
     pool ??= createWorkerPool({ workers: 0 });
     const run = pool.start(tasks);

@@ -6,7 +6,8 @@
  *
  * Records are length-prefixed, since a tail may hold line breaks (quoted cells):
  * `u8 status` (0 missing, 1 ok, 2 error), then, unless missing, `u32 id bytes`, `u32 tail bytes`
- * (little endian) and the id and tail as UTF-8. The reader gives id and tail back as latin1
+ * (little endian), a fixed number of u32 "meta" words (0 in tails files; where the result line
+ * came from in spilled results, lib/join/spill-tasks.ts), and the id and tail as UTF-8. The reader gives id and tail back as latin1
  * "binary strings" (one char per byte): what the CSV source's binary cells are compared with and
  * written next to, with no UTF-8 decoding.
  */
@@ -21,19 +22,33 @@ export type TailStatus = typeof TAIL_MISSING | typeof TAIL_OK | typeof TAIL_ERRO
 
 const HEAD_BYTES = 9;
 
+/**
+ * The longest tail record of results lines up to `maxLineBytes`: a tail holds values of one
+ * result line, CSV-quoted (`""` where the line had `\"`, one byte for an escaped control
+ * character), so never twice the line's bytes.
+ */
+export function tailBytesLimit(maxLineBytes = 128 * 1024 * 1024): number {
+  return 2 * maxLineBytes + 1024;
+}
+
 /** Buffered appends of tail records to a new file. */
 export class TailAppender {
   readonly #file: AppendFile;
+  readonly #metaWords: number;
   #buf: Buffer;
   #used = 0;
   /** Bytes written so far (flushed or not): the offset of the next record. */
   bytes = 0;
-  constructor(path: string, bufferBytes: number) {
+  constructor(path: string, bufferBytes: number, metaWords = 0) {
     this.#file = new AppendFile(path);
     this.#buf = Buffer.allocUnsafe(bufferBytes);
+    this.#metaWords = metaWords;
   }
-  /** Appends a record; `id` and `tail` are text (written as UTF-8) and only read when matched. */
-  push(status: TailStatus, id = '', tail = ''): void {
+  /**
+   * Appends a record; `id` and `tail` are text written as UTF-8 (or latin1 binary strings, their
+   * bytes as they are); they and `meta` are only read when matched.
+   */
+  push(status: TailStatus, id = '', tail = '', meta?: readonly number[], encoding: 'utf8' | 'latin1' = 'utf8'): void {
     if (status === TAIL_MISSING) {
       if (this.#used + 1 > this.#buf.length) this.flush();
       this.#buf[this.#used++] = TAIL_MISSING;
@@ -41,7 +56,8 @@ export class TailAppender {
       return;
     }
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    const worst = HEAD_BYTES + 3 * (id.length + tail.length);
+    const head = HEAD_BYTES + 4 * this.#metaWords;
+    const worst = head + 3 * (id.length + tail.length);
     if (this.#used + worst > this.#buf.length) {
       this.flush();
       if (worst > this.#buf.length) this.#buf = Buffer.allocUnsafe(worst);
@@ -49,12 +65,13 @@ export class TailAppender {
     const b = this.#buf;
     const at = this.#used;
     b[at] = status;
-    const idBytes = b.write(id, at + HEAD_BYTES, 'utf8');
-    const tailBytes = b.write(tail, at + HEAD_BYTES + idBytes, 'utf8');
+    const idBytes = b.write(id, at + head, encoding);
+    const tailBytes = b.write(tail, at + head + idBytes, encoding);
     b.writeUInt32LE(idBytes, at + 1);
     b.writeUInt32LE(tailBytes, at + 5);
-    this.#used = at + HEAD_BYTES + idBytes + tailBytes;
-    this.bytes += HEAD_BYTES + idBytes + tailBytes;
+    for (let w = 0; w < this.#metaWords; w++) b.writeUInt32LE(meta![w]!, at + HEAD_BYTES + 4 * w);
+    this.#used = at + head + idBytes + tailBytes;
+    this.bytes += head + idBytes + tailBytes;
   }
   flush(): void {
     if (this.#used === 0) return;
@@ -78,18 +95,22 @@ export class TailReader {
   #end = 0;
   #pos: number;
   readonly #size: number;
+  readonly #metaWords: number;
   #closed = false;
-  /** The current record's outcome, id and tail (latin1 binary strings; empty when missing). */
+  /** The current record's outcome, id and tail (latin1 binary strings; empty when missing), and meta words. */
   status: TailStatus = TAIL_MISSING;
   id = '';
   tail = '';
-  constructor(path: string, options: { readonly bufferBytes: number; readonly maxRecordBytes: number; readonly start?: number }) {
+  readonly meta: number[];
+  constructor(path: string, options: { readonly bufferBytes: number; readonly maxRecordBytes: number; readonly start?: number; readonly metaWords?: number }) {
     this.#path = path;
     this.#fd = io('open', path, () => openSync(path, 'r'));
     this.#size = io('stat', path, () => statSync(path).size);
     this.#buf = Buffer.allocUnsafe(options.bufferBytes);
     this.#maxRecordBytes = options.maxRecordBytes;
     this.#pos = options.start ?? 0;
+    this.#metaWords = options.metaWords ?? 0;
+    this.meta = new Array<number>(this.#metaWords).fill(0);
   }
   /** Moves to the next record; false at the end of the file. */
   next(): boolean {
@@ -102,15 +123,17 @@ export class TailReader {
       this.tail = '';
       return true;
     }
-    if (!this.#have(HEAD_BYTES)) throw this.#truncated();
+    const head = HEAD_BYTES + 4 * this.#metaWords;
+    if (!this.#have(head)) throw this.#truncated();
     const idBytes = this.#buf.readUInt32LE(this.#start + 1);
     const tailBytes = this.#buf.readUInt32LE(this.#start + 5);
-    const total = HEAD_BYTES + idBytes + tailBytes;
+    const total = head + idBytes + tailBytes;
     if (total > this.#maxRecordBytes) {
       throw new ArkBatchError('E_BUFFER_LIMIT', `a joined result is longer than ${this.#maxRecordBytes} bytes (raise --max-line-bytes)`, { file: this.#path });
     }
     if (!this.#have(total)) throw this.#truncated();
-    const at = this.#start + HEAD_BYTES;
+    for (let w = 0; w < this.#metaWords; w++) this.meta[w] = this.#buf.readUInt32LE(this.#start + HEAD_BYTES + 4 * w);
+    const at = this.#start + head;
     this.status = status;
     this.id = this.#buf.toString('latin1', at, at + idBytes);
     this.tail = this.#buf.toString('latin1', at + idBytes, at + idBytes + tailBytes);
