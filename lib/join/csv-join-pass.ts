@@ -140,11 +140,14 @@ export function bindCsvRowJoiner(anyRow: Row, options: CsvRowJoinerOptions): (ro
 export class Latin1Blocks {
   readonly #blockBytes: number;
   readonly #emit: (block: Buffer) => void;
+  readonly #reuse: boolean;
   #buf: Buffer;
   #used = 0;
-  constructor(blockBytes: number, emit: (block: Buffer) => void) {
+  /** `reuse`: `emit` is done with a block when it returns (a sync write), so one block serves throughout. */
+  constructor(blockBytes: number, emit: (block: Buffer) => void, options: { readonly reuse?: boolean } = {}) {
     this.#blockBytes = blockBytes;
     this.#emit = emit;
+    this.#reuse = options.reuse ?? false;
     this.#buf = Buffer.allocUnsafe(blockBytes);
   }
   push(text: string): void {
@@ -161,7 +164,7 @@ export class Latin1Blocks {
   flush(): void {
     if (this.#used === 0) return;
     this.#emit(this.#buf.subarray(0, this.#used));
-    this.#buf = Buffer.allocUnsafe(this.#blockBytes);
+    if (!this.#reuse) this.#buf = Buffer.allocUnsafe(this.#blockBytes);
     this.#used = 0;
   }
 }

@@ -21,6 +21,8 @@ import type { WorkerPool } from './worker-pool.ts';
 
 const READ_BYTES = 1 << 20;
 const TAIL_BUFFER = 64 * 1024;
+/** Blocks of the parts as they are streamed out: a few are queued downstream, each costs RSS. */
+const PART_BLOCK_BYTES = 1 << 18;
 
 export const joinedFile = (dir: string, part: number) => join(dir, `joined-${part}`);
 
@@ -76,7 +78,7 @@ export function joinCsvRange(task: CsvJoinRangeTask): JoinCounts {
   const idOf = binaryIdOf(task.id, file);
   let joinRow: ((row: Row) => string) | null = null;
   const out = new AppendFile(joinedFile(task.dir, task.part));
-  const blocks = new Latin1Blocks(READ_BYTES, (b) => out.write(b));
+  const blocks = new Latin1Blocks(READ_BYTES, (b) => out.write(b), { reuse: true });
   const onRecord: OnCsvRecord = (cells, line, invalidUtf8) => {
     const row = toRow(cells, line, invalidUtf8)!;
     joinRow ??= bindCsvRowJoiner(row, { delimiter: task.delimiter, header: task.header, raw: task.raw, resultPrefix: task.resultPrefix, tails, idOf, counts });
@@ -151,10 +153,10 @@ function* fileChunks(path: string): Generator<Buffer> {
   const fd = io('open', path, () => openSync(path, 'r'));
   try {
     for (;;) {
-      const b = Buffer.allocUnsafe(READ_BYTES);
-      const n = io('read', path, () => readSync(fd, b, 0, READ_BYTES, null));
+      const b = Buffer.allocUnsafe(PART_BLOCK_BYTES);
+      const n = io('read', path, () => readSync(fd, b, 0, PART_BLOCK_BYTES, null));
       if (n === 0) return;
-      yield n === READ_BYTES ? b : b.subarray(0, n);
+      yield n === PART_BLOCK_BYTES ? b : b.subarray(0, n);
     }
   } finally {
     closeSync(fd);
