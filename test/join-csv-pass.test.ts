@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import { ArkBatchError } from '../lib/errors.ts';
 import { joinResults, joinResultsToCsv, type JoinOptions } from '../lib/join/join.ts';
 import { LineAppender, LineFileReader } from '../lib/join/line-files.ts';
-import { idLine, idOfLine } from '../lib/join/spill-tasks.ts';
+import { idLine, idOfLine, type MatchPartitionTask } from '../lib/join/spill-tasks.ts';
+import { createWorkerPool } from '../lib/join/worker-pool.ts';
 import { TAIL_ERROR, TAIL_MISSING, TAIL_OK, TailAppender, TailReader, type TailStatus } from '../lib/join/tail-files.ts';
 import { joinedToCsv } from '../transforms/joined-to-csv.ts';
 import { resultLine, type FakeOutcome } from './helpers/results.ts';
@@ -213,4 +214,23 @@ test('an id written to an ids file reads back as the same id, lone surrogates, q
       { numRuns: 200 },
     );
   });
+});
+
+test('a task run hands each outcome to whoever waits for it, as soon as it is done, and fails the waiters when closed', async () => {
+  const pool = createWorkerPool({ workers: 0 });
+  // Match tasks over a missing directory: each fails alone, with E_IO, as its outcome.
+  const tasks: MatchPartitionTask[] = [0, 1].map((partition) => ({ kind: 'match', dir: join(tmpdir(), 'ark-no-such-dir'), partition, lineBases: [], limitBytes: 1, maxLineBytes: 10 }));
+  const run = pool.start(tasks);
+  const second = run.done(1);
+  assert.equal(run.outcome(0), undefined);
+  assert.equal(await run.helpOnce(), true);
+  const first = run.outcome(0);
+  assert.ok(first && !first.ok && (first.error as ArkBatchError).code === 'E_IO');
+  assert.equal(await run.helpOnce(), true);
+  assert.equal((await second).ok, false);
+  assert.equal(await run.helpOnce(), false);
+  assert.equal((await run.settled).length, 2);
+  const waiting = pool.start(tasks).done(0);
+  await pool.close();
+  await assert.rejects(waiting, (e: ArkBatchError) => e.code === 'E_ABORTED');
 });

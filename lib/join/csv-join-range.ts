@@ -17,7 +17,7 @@ import { AppendFile, io } from './line-files.ts';
 import type { MatchedTails } from './result-index.ts';
 import { tailsFile } from './spill-tasks.ts';
 import { TailReader } from './tail-files.ts';
-import type { WorkerPool } from './worker-pool.ts';
+import type { Outcome, WorkerPool } from './worker-pool.ts';
 
 const READ_BYTES = 1 << 20;
 const TAIL_BUFFER = 64 * 1024;
@@ -135,17 +135,21 @@ export async function* joinedCsvRanges(options: CsvJoinRangesOptions): AsyncGene
   }));
   if (tasks.length === 0) return;
   const run = pool.start(tasks);
-  await run.help();
-  const outcomes = await run.settled;
   yield Buffer.from(csvHeaderLine(common.header, common.delimiter), 'latin1');
-  for (let k = 0; k < outcomes.length; k++) {
-    const o = outcomes[k]!;
+  let next = 0;
+  const part = function* (o: Outcome<JoinCounts>): Generator<Buffer> {
     if (!o.ok) throw o.error;
     for (const key of Object.keys(counts) as (keyof JoinCounts)[]) counts[key] += o.result[key];
-    const path = joinedFile(tails.dir, k);
+    const path = joinedFile(tails.dir, next++);
     yield* fileChunks(path);
     unlinkSync(path);
+  };
+  // Between its own ranges, this thread streams out the parts done so far, in order, so that
+  // writing the output overlaps the workers' ranges instead of following them.
+  while (await run.helpOnce()) {
+    for (let o = run.outcome(next); o !== undefined; o = run.outcome(next)) yield* part(o);
   }
+  while (next < tasks.length) yield* part(await run.done(next));
 }
 
 /** A part file's bytes in blocks (each its own Buffer: the consumer may hold on to it). */

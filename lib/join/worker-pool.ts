@@ -32,6 +32,12 @@ export function runTask<T extends JoinTask>(task: T): ResultOf<T> {
 export interface TaskRun<R> {
   /** Works on the list on this thread until every task is claimed. */
   help(): Promise<void>;
+  /** Runs the next unclaimed task on this thread; false when none was left. */
+  helpOnce(): Promise<boolean>;
+  /** Task i's outcome once it is done (rejects like `settled` when the pool fails). */
+  done(i: number): Promise<Outcome<R>>;
+  /** Task i's outcome if it is done already. */
+  outcome(i: number): Outcome<R> | undefined;
   /** Every task's outcome, by index, once all are done. */
   readonly settled: Promise<Outcome<R>[]>;
 }
@@ -75,6 +81,7 @@ export function createWorkerPool(options: { readonly workers: number }): WorkerP
     const counter = new SharedArrayBuffer(4);
     const claim = new Int32Array(counter);
     const outcomes: Outcome<ResultOf<T>>[] = new Array(tasks.length);
+    const waiters = new Map<number, { resolve(o: Outcome<ResultOf<T>>): void; reject(err: unknown): void }>();
     let left = tasks.length;
     let resolve!: (o: Outcome<ResultOf<T>>[]) => void;
     let reject!: (err: unknown) => void;
@@ -86,6 +93,8 @@ export function createWorkerPool(options: { readonly workers: number }): WorkerP
       n: tasks.length,
       record(i: number, o: Outcome<unknown>) {
         outcomes[i] = o as Outcome<ResultOf<T>>;
+        waiters.get(i)?.resolve(outcomes[i]!);
+        waiters.delete(i);
         if (--left === 0) {
           if (current === run) current = null;
           resolve(outcomes);
@@ -95,6 +104,8 @@ export function createWorkerPool(options: { readonly workers: number }): WorkerP
         Atomics.store(claim, 0, tasks.length);
         if (current === run) current = null;
         reject(err);
+        for (const w of waiters.values()) w.reject(err);
+        waiters.clear();
       },
     };
     if (tasks.length === 0) resolve(outcomes);
@@ -103,18 +114,31 @@ export function createWorkerPool(options: { readonly workers: number }): WorkerP
       current = run;
       for (const w of workers) w.postMessage({ tasks, counter } satisfies TaskListMessage);
     }
+    const helpOnce = async (): Promise<boolean> => {
+      const i = Atomics.add(claim, 0, 1);
+      if (i >= tasks.length) return false;
+      try {
+        run.record(i, { ok: true, result: runTask(tasks[i]!) });
+      } catch (error) {
+        run.record(i, { ok: false, error });
+      }
+      // Let the workers' answers in between tasks.
+      await new Promise((r) => setImmediate(r));
+      return true;
+    };
+    let failed: { error: unknown } | null = null;
+    settled.catch((error) => (failed = { error }));
     return {
       settled,
+      helpOnce,
       async help() {
-        for (let i = Atomics.add(claim, 0, 1); i < tasks.length; i = Atomics.add(claim, 0, 1)) {
-          try {
-            run.record(i, { ok: true, result: runTask(tasks[i]!) });
-          } catch (error) {
-            run.record(i, { ok: false, error });
-          }
-          // Let the workers' answers in between tasks.
-          await new Promise((r) => setImmediate(r));
-        }
+        while (await helpOnce());
+      },
+      outcome: (i) => outcomes[i],
+      done(i) {
+        if (outcomes[i]) return Promise.resolve(outcomes[i]!);
+        if (failed) return Promise.reject(failed.error);
+        return new Promise((resolve, reject) => waiters.set(i, { resolve, reject }));
       },
     };
   }
