@@ -19,7 +19,8 @@ import { cutAtLines, LineAppender, LineFileReader } from './line-files.ts';
 import { decodeRecord, encodeRecord, replacesKept, type ResultRecord } from './result-line.ts';
 import type { CsvTailFormat } from './joined-row.ts';
 import { tailBytesLimit, TailReader } from './tail-files.ts';
-import { entryBytes, hashOf, idLine, idsFile, matchedFile, orphansFile, resultsFile, shiftLine, tailsFile, type MatchPartitionTask, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
+import { entryBytes, type MatchPartitionTask } from './match-partition.ts';
+import { hashOf, idLine, idsFile, matchedFile, orphansFile, resultsFile, shiftLine, tailsFile, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
 import { createWorkerPool, type TaskRun, type WorkerPool } from './worker-pool.ts';
 
 export interface ResultIndexOptions {

@@ -1,8 +1,8 @@
 /**
- * Worker threads for the join's heavy steps (lib/join/spill-tasks.ts). A list of tasks is shared
- * out through one atomic counter: each worker, and this thread when it calls `help()`, claims
- * the next unclaimed task until none is left, so the work balances itself and this thread joins
- * in as soon as it is free. Tasks write their own files, so who ran which never changes the
+ * Worker threads for the join's heavy steps (lib/join/spill-tasks.ts, match-partition.ts,
+ * csv-join-range.ts). A list of tasks is shared out through one atomic counter: each worker, and
+ * this thread when it calls `help()` (or `helpOnce()`), claims the next unclaimed task until none
+ * is left, so the work balances itself and this thread joins in as soon as it is free. Tasks write their own files, so who ran which never changes the
  * output. A failed task does not stop the others; its error (an ArkBatchError keeps its code and
  * context) is its outcome. Workers load TypeScript the way the CLI does (tsx's loader).
  */
@@ -11,7 +11,8 @@ import { startTsWorker } from '../streams/ts-worker.ts';
 import { ArkBatchError, deserializeError, type SerializedError } from '../errors.ts';
 import type { JoinCounts } from './csv-join-pass.ts';
 import { joinCsvRange, type CsvJoinRangeTask } from './csv-join-range.ts';
-import { matchPartition, spillRange, type MatchPartitionResult, type MatchPartitionTask, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
+import { matchPartition, type MatchPartitionResult, type MatchPartitionTask } from './match-partition.ts';
+import { spillRange, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
 
 export type JoinTask = SpillRangeTask | MatchPartitionTask | CsvJoinRangeTask;
 export type ResultOf<T extends JoinTask> = T extends SpillRangeTask ? SpillRangeResult : T extends MatchPartitionTask ? MatchPartitionResult : JoinCounts;
