@@ -29,11 +29,18 @@ export function stringifyCsvBatch(batch: CsvBatch): string {
 /** Thrown inside `encodeCsvBatch` for a value only csv-stringify knows how to treat. */
 const UNSUPPORTED = Symbol('unsupported');
 
-export function encodeCsvBatch(batch: CsvBatch): string {
-  const d = batch.delimiter;
-  if (d.length !== 1 || d === '"' || d === '\n' || d === '\r') return stringifyCsvBatch(batch);
+/** Whether `csvCellEncoder` can write cells for this delimiter (else only csv-stringify can). */
+export function isSimpleDelimiter(d: string): boolean {
+  return d.length === 1 && d !== '"' && d !== '\n' && d !== '\r';
+}
+
+/**
+ * The cell encoder for a simple delimiter: the CSV text of one value, quoted when it holds a
+ * quote, a line break or the delimiter. Throws `UNSUPPORTED` for values only csv-stringify knows.
+ */
+export function csvCellEncoder(d: string): (v: unknown) => string {
   const needsQuotes = new RegExp(`["\\n\\r${d.replace(/[\\\]^-]/g, '\\$&')}]`);
-  const cell = (v: unknown): string => {
+  return (v) => {
     let s: string;
     if (typeof v === 'string') s = v;
     else if (v === null || v === undefined) return '';
@@ -47,6 +54,12 @@ export function encodeCsvBatch(batch: CsvBatch): string {
     } else throw UNSUPPORTED;
     return needsQuotes.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
   };
+}
+
+export function encodeCsvBatch(batch: CsvBatch): string {
+  const d = batch.delimiter;
+  if (!isSimpleDelimiter(d)) return stringifyCsvBatch(batch);
+  const cell = csvCellEncoder(d);
   const line = (cells: readonly unknown[]): string => {
     let out = cells.length > 0 ? cell(cells[0]) : '';
     for (let i = 1; i < cells.length; i++) out += d + cell(cells[i]);

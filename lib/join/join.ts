@@ -5,20 +5,26 @@
 import { createReadStream, renameSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { ArkBatchError } from '../errors.ts';
 import { bindIdRule, type IdMaker, type IdRule } from '../requests/custom-id.ts';
 import { detectFormat, sniffStream } from '../sources/format.ts';
 import { openSource, type OpenSourceOptions } from '../sources/open.ts';
 import { spoolToTempFile } from '../sources/parquet.ts';
-import { textOf, type Row } from '../sources/row.ts';
-import { bindJoinedRow, type JoinedRowOptions } from './joined-row.ts';
+import type { Row } from '../sources/row.ts';
+import { joinedToCsv } from '../../transforms/joined-to-csv.ts';
+import { isSimpleDelimiter } from './csv-batch.ts';
+import { binaryIdOf, csvJoinHeader, joinedCsvChunks } from './csv-join-pass.ts';
+import { joinedCsvRanges, type SourceCut } from './csv-join-range.ts';
+import { csvRowBatches } from './csv-row-batches.ts';
+import { bindJoinedRow, type CsvTailFormat, type JoinedRowOptions } from './joined-row.ts';
 import { LineAppender, readTextLines } from './line-files.ts';
 import { createResultIndex, resultsWillSpill, type ResultIndex } from './result-index.ts';
+import { tailBytesLimit } from './tail-files.ts';
 import { parseResultLine, type ResultRecord } from './result-line.ts';
 import { createWorkerPool, type WorkerPool } from './worker-pool.ts';
 
-const NOT_ASCII = /[^\x00-\x7f]/;
+const JOIN_RANGE_BYTES = 16 * 1024 * 1024;
 
 export interface JoinOptions extends Omit<OpenSourceOptions, 'binaryCells'>, JoinedRowOptions {
   /** The source prep read: a path or `-` (stdin). */
@@ -43,6 +49,11 @@ export interface JoinOptions extends Omit<OpenSourceOptions, 'binaryCells'>, Joi
   readonly workers?: number;
   /** Bytes of results per parse task when the workers spill them. @default 67108864 (64 MiB) */
   readonly spillRangeBytes?: number;
+  /**
+   * Source bytes per range when a spilled join from CSV into CSV writes its output on the
+   * worker pool (and this thread). @default 16777216 (16 MiB)
+   */
+  readonly joinRangeBytes?: number;
   /** Results matching no source row are written here as JSONL (atomically, at the end). */
   readonly orphansPath?: string;
   /** Called for each result matching no source row. */
@@ -68,10 +79,23 @@ export interface JoinSummary {
   readonly partitions: number;
 }
 
-/** A Readable of joined rows (plain objects); `summary()` is final once it has ended. */
+/** A Readable of joined rows (plain objects, or CSV Buffers from `joinResultsToCsv`); `summary()` is final once it has ended. */
 export type JoinedRows = Readable & { summary(): JoinSummary };
 
 export function joinResults(options: JoinOptions): JoinedRows {
+  return startJoin(options, null);
+}
+
+/**
+ * The join as CSV bytes (what `joinedToCsv` makes of `joinResults`' rows). A spilled join from a
+ * CSV source never builds row objects: lib/join/csv-join-pass.ts writes the source's bytes and
+ * the results' CSV text, ready since matching; any other join goes through the row objects.
+ */
+export function joinResultsToCsv(options: JoinOptions & { readonly outputDelimiter: string }): JoinedRows {
+  return startJoin(options, { delimiter: options.outputDelimiter });
+}
+
+function startJoin(options: JoinOptions, csv: { readonly delimiter: string } | null): JoinedRows {
   if (options.results.length === 0) throw new ArkBatchError('E_USAGE', 'Expected at least one results file, got none');
   const inputs = [...options.results, ...(options.errors ?? [])];
   if (inputs.filter((i) => i === '-').length + (options.source === '-' ? 1 : 0) > 1) {
@@ -82,7 +106,7 @@ export function joinResults(options: JoinOptions): JoinedRows {
   let pool: WorkerPool | null = null;
   let sourceName = options.source === '-' ? 'stdin' : options.source;
 
-  async function* run(): AsyncGenerator<Record<string, unknown>> {
+  async function* run(): AsyncGenerator<unknown> {
     try {
       yield* joinRows();
     } finally {
@@ -92,7 +116,17 @@ export function joinResults(options: JoinOptions): JoinedRows {
     }
   }
 
-  async function* joinRows(): AsyncGenerator<Record<string, unknown>> {
+  /**
+   * The CSV tails a join into CSV writes, when its source is a CSV file (so it can take the
+   * byte path): results spilled on the pool are then spilled as tails straight away.
+   */
+  function csvTails(out: { readonly delimiter: string } | null): CsvTailFormat | undefined {
+    if (!out || options.select || !isSimpleDelimiter(out.delimiter) || options.source === '-') return undefined;
+    const f = detectFormat(options.source, options.format);
+    return f === 'csv' || f === 'tsv' ? { delimiter: out.delimiter, raw: options.raw ?? false } : undefined;
+  }
+
+  async function* joinRows(): AsyncGenerator<unknown> {
     const sizes = await Promise.all(inputs.map((i) => (i === '-' ? undefined : stat(i).then((s) => s.size))));
     const known = sizes.every((s) => s !== undefined);
     index = createResultIndex({
@@ -109,7 +143,7 @@ export function joinResults(options: JoinOptions): JoinedRows {
       pool = createWorkerPool({ workers: options.workers ?? Math.min(3, availableParallelism() - 1) });
       index.spillFiles(
         inputs.map((path, file) => ({ path, fileName: path, file, size: sizes[file]! })),
-        { pool, keepRaw: options.raw ?? false },
+        { pool, keepRaw: options.raw ?? false, tails: csvTails(csv) },
       );
     } else {
       for (let file = 0; file < inputs.length; file++) {
@@ -139,7 +173,6 @@ export function joinResults(options: JoinOptions): JoinedRows {
       options.onOrphan?.(r);
     };
     let idMaker: IdMaker | null = null;
-    let build: ReturnType<typeof bindJoinedRow> | null = null;
     const idOf = (row: Row): string | null => {
       idMaker ??= bindIdRule(options.id ?? {}, row, sourceName);
       if (row.error) return null;
@@ -156,43 +189,69 @@ export function joinResults(options: JoinOptions): JoinedRows {
           await source.close();
         }
       })();
-    // A spilled CSV join lists the ids first from latin1 cells: no UTF-8 decoding of the other
-    // cells, and half the memory for non-ASCII text. An id made of latin1 cells is the UTF-8 of
-    // the one made of text cells (templates are converted alike), so decoding it gives the same id.
-    const ids = !index.needsTwoPasses
+    // A spilled CSV join reads the source as latin1 cells, a chunk of rows at a time: no UTF-8
+    // decoding of cells, half the memory for non-ASCII text, no await per row.
+    const sourceFormat = detectFormat(sourcePath, format);
+    const csvSource = index.needsTwoPasses && (sourceFormat === 'csv' || sourceFormat === 'tsv');
+    if (csvSource && options.source !== '-') sourceName = sourcePath;
+    const sourceDelimiter = options.delimiter ?? (sourceFormat === 'tsv' ? '\t' : ',');
+    const batches = () => csvRowBatches(sourcePath, { delimiter: sourceDelimiter, header: options.header, file: sourcePath });
+    const binaryId = binaryIdOf(options.id ?? {}, sourceName);
+    // Where the source could be cut for joining ranges on the pool (the first pass notes them).
+    const cuts: SourceCut[] = [];
+    let firstRow: Row | null = null;
+    const ids = !csvSource
       ? undefined
       : () =>
           (async function* () {
-            const listFormat = detectFormat(sourcePath, format);
-            if (listFormat !== 'csv' && listFormat !== 'tsv') {
-              for await (const row of open()) yield idOf(row);
-              return;
-            }
-            const source = await openSource(sourcePath, { ...options, format, binaryCells: true });
-            if (options.source !== '-') sourceName = source.name;
-            let maker: IdMaker | null = null;
-            try {
-              for await (const row of source.rows as AsyncIterable<Row>) {
-                maker ??= bindIdRule(options.id ?? {}, row, sourceName);
-                const id = row.error ? null : maker(row);
-                yield typeof id !== 'string' ? null : NOT_ASCII.test(id) ? textOf(id) : id;
+            const rangeBytes = options.joinRangeBytes ?? JOIN_RANGE_BYTES;
+            let nextCut = 0;
+            for await (const { rows, offsets } of batches()) {
+              firstRow ??= rows[0]!;
+              // A batch is cut where a range starts, so that the range's first id opens a marked batch.
+              let from = 0;
+              let mark = false;
+              for (let i = 0; i < rows.length; i++) {
+                if (offsets[i]! < nextCut) continue;
+                if (i > from) yield { ids: rows.slice(from, i).map((row) => binaryId(row)?.text ?? null), mark };
+                cuts.push({ offset: offsets[i]!, line: rows[i]!.line!, rowsBefore: rows[i]!.index - 1 });
+                nextCut = offsets[i]! + rangeBytes;
+                from = i;
+                mark = true;
               }
-            } finally {
-              await source.close();
+              yield { ids: rows.slice(from).map((row) => binaryId(row)?.text ?? null), mark };
             }
           })();
     let done = false;
     try {
-      for await (const [row, r] of index.match(open, idOf, onOrphan, ids)) {
-        build ??= bindJoinedRow(options, row);
-        counts.rows++;
-        if (!r) {
-          counts.missing++;
-          if (row.error || typeof idMaker!(row) !== 'string') counts.noId++;
-        } else if (r.ok) counts.ok++;
-        else counts.error++;
-        yield build(row, r);
-      }
+      if (csv && csvSource && !options.select && isSimpleDelimiter(csv.delimiter)) {
+        const tails = await index.matchTails(ids!, onOrphan, { delimiter: csv.delimiter, raw: options.raw ?? false });
+        const joined = { raw: options.raw ?? false, resultPrefix: options.resultPrefix ?? '', delimiter: csv.delimiter };
+        try {
+          if (pool && pool.size > 0 && cuts.length > 1) {
+            yield* joinedCsvRanges({
+              ...joined,
+              cuts,
+              size: (await stat(sourcePath)).size,
+              tails,
+              pool,
+              counts,
+              path: sourcePath,
+              file: sourcePath,
+              sourceDelimiter,
+              sourceHeader: options.header ?? true,
+              columns: firstRow!.columns ?? [],
+              id: options.id ?? {},
+              header: csvJoinHeader(firstRow!, joined),
+              maxRecordBytes: tailBytesLimit(options.maxLineBytes),
+            });
+          } else yield* joinedCsvChunks(batches(), { ...joined, tails, idOf: binaryId, counts });
+        } finally {
+          tails.close();
+        }
+      } else if (csv) {
+        yield* pipeline(Readable.from(joinedObjects(), { objectMode: true, highWaterMark: 64 }), joinedToCsv({ delimiter: csv.delimiter }), () => {});
+      } else yield* joinedObjects();
       done = true;
     } finally {
       await pool?.close();
@@ -205,9 +264,24 @@ export function joinResults(options: JoinOptions): JoinedRows {
         else rmSync(tmp, { force: true });
       }
     }
+
+    async function* joinedObjects(): AsyncGenerator<Record<string, unknown>> {
+      let build: ReturnType<typeof bindJoinedRow> | null = null;
+      for await (const [row, r] of index!.match(open, idOf, onOrphan, ids)) {
+        build ??= bindJoinedRow(options, row);
+        counts.rows++;
+        if (!r) {
+          counts.missing++;
+          if (row.error || typeof idMaker!(row) !== 'string') counts.noId++;
+        } else if (r.ok) counts.ok++;
+        else counts.error++;
+        yield build(row, r);
+      }
+    }
   }
 
-  const readable = Readable.from(run(), { objectMode: true, highWaterMark: 64 }) as JoinedRows;
+  // CSV chunks are ~128 KiB each: a few are plenty of read-ahead.
+  const readable = Readable.from(run(), { objectMode: true, highWaterMark: csv ? 4 : 64 }) as JoinedRows;
   readable.summary = () => {
     const s = index?.stats() ?? { lines: 0, duplicates: 0, orphans: 0, partitions: 0 };
     return {

@@ -4,6 +4,7 @@
  */
 import { ArkBatchError } from '../errors.ts';
 import { rowToObject, type Row } from '../sources/row.ts';
+import { csvCellEncoder } from './csv-batch.ts';
 import type { ResultRecord } from './result-line.ts';
 
 export type JoinStatus = 'ok' | 'error' | 'missing';
@@ -40,7 +41,6 @@ export function bindJoinedRow(options: JoinedRowOptions, firstRow: Row): (row: R
   if (clash !== undefined) {
     throw new ArkBatchError('E_USAGE', `The source has a column ${clash}, which the join adds too; give a --result-prefix such as result_`);
   }
-  const [status, content, reasoning, finish, prompt, completion, code, message, raw] = names as [string, string, string, string, string, string, string, string, string];
   const select = options.select;
   if (select) {
     const known = new Set([...sourceColumns, ...names]);
@@ -49,18 +49,45 @@ export function bindJoinedRow(options: JoinedRowOptions, firstRow: Row): (row: R
   }
   return (row, r) => {
     const out = rowToObject(row);
-    out[status] = r ? (r.ok ? 'ok' : 'error') : 'missing';
-    out[content] = r?.content ?? null;
-    out[reasoning] = r?.reasoningContent ?? null;
-    out[finish] = r?.finishReason ?? null;
-    out[prompt] = r?.promptTokens ?? null;
-    out[completion] = r?.completionTokens ?? null;
-    out[code] = r?.errorCode ?? null;
-    out[message] = r?.errorMessage ?? null;
-    if (options.raw) out[raw] = r?.raw ?? null;
+    const values = resultValues(r, options.raw ?? false);
+    for (let i = 0; i < values.length; i++) out[names[i]!] = values[i];
     if (!select) return out;
     const picked: Record<string, unknown> = {};
     for (const c of select) picked[c] = out[c] ?? null;
     return picked;
+  };
+}
+
+/** The result columns' values of a row, in `RESULT_COLUMNS` order (then `raw_response` with `raw`). */
+export function resultValues(r: ResultRecord | undefined, raw: boolean): unknown[] {
+  const values: unknown[] = [
+    r ? (r.ok ? 'ok' : 'error') : 'missing',
+    r?.content ?? null,
+    r?.reasoningContent ?? null,
+    r?.finishReason ?? null,
+    r?.promptTokens ?? null,
+    r?.completionTokens ?? null,
+    r?.errorCode ?? null,
+    r?.errorMessage ?? null,
+  ];
+  if (raw) values.push(r?.raw ?? null);
+  return values;
+}
+
+/** How a spilled CSV join writes its result columns (lib/join/tail-files.ts). */
+export interface CsvTailFormat {
+  /** A delimiter `isSimpleDelimiter` accepts. */
+  readonly delimiter: string;
+  readonly raw: boolean;
+}
+
+/** The CSV text of a row's result columns, as `encodeCsvBatch` writes them (without the line end). */
+export function bindCsvTail(format: CsvTailFormat): (r: ResultRecord | undefined) => string {
+  const cell = csvCellEncoder(format.delimiter);
+  return (r) => {
+    const values = resultValues(r, format.raw);
+    let out = cell(values[0]);
+    for (let i = 1; i < values.length; i++) out += format.delimiter + cell(values[i]);
+    return out;
   };
 }

@@ -95,6 +95,8 @@ export class RangeLineReader {
   readonly #stop: number;
   #closed = false;
   line = 0;
+  /** Byte offset in the file of the line `next` returned last. */
+  offset = 0;
   constructor(path: string, range: { readonly start: number; readonly end: number }, options: { readonly bufferBytes: number; readonly maxLineBytes: number; readonly file?: string }) {
     this.#path = path;
     this.#fd = io('open', path, () => openSync(path, 'r'));
@@ -111,6 +113,7 @@ export class RangeLineReader {
       if (nl !== -1 && nl < this.#end) {
         if (nl - this.#start > this.#maxLineBytes) throw this.#tooLong();
         const bytes = this.#buf.subarray(this.#start, nl);
+        this.offset = this.#pos - this.#end + this.#start;
         this.#start = nl + 1;
         this.line++;
         return bytes;
@@ -119,6 +122,7 @@ export class RangeLineReader {
       if (this.#pos >= this.#stop) {
         if (this.#end === this.#start) return null;
         const bytes = this.#buf.subarray(this.#start, this.#end);
+        this.offset = this.#pos - this.#end + this.#start;
         this.#start = this.#end;
         this.line++;
         return bytes;
@@ -188,7 +192,7 @@ export function cutAtLines(path: string, size: number, pieces: number): { start:
 }
 
 /** Spill-file failures (disk full, permissions) as coded errors naming the file. */
-function io<T>(what: string, path: string, fn: () => T): T {
+export function io<T>(what: string, path: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
@@ -196,19 +200,44 @@ function io<T>(what: string, path: string, fn: () => T): T {
   }
 }
 
+/** A new spill file written front to back; `close` runs a last flush first, once. */
+export class AppendFile {
+  readonly #fd: number;
+  readonly path: string;
+  #closed = false;
+  constructor(path: string) {
+    this.path = path;
+    this.#fd = io('create', path, () => openSync(path, 'wx'));
+  }
+  /** Appends buf[0, n). */
+  write(buf: Uint8Array, n = buf.length): void {
+    io('write', this.path, () => {
+      let off = 0;
+      while (off < n) off += writeSync(this.#fd, buf, off, n - off);
+    });
+  }
+  /** Runs `flush`, then closes; later calls do nothing (cleanup paths may call it again). */
+  close(flush: () => void): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      flush();
+    } finally {
+      closeSync(this.#fd);
+    }
+  }
+}
+
 /** Buffered appends of text lines to a new file; `flush` is implied by `close`. */
 export class LineAppender {
-  readonly #fd: number;
-  readonly #path: string;
+  readonly #file: AppendFile;
   readonly #limit: number;
   #parts: string[] = [];
   #size = 0;
-  #closed = false;
   bytes = 0;
   lines = 0;
   constructor(path: string, bufferBytes: number) {
-    this.#path = path;
-    this.#fd = io('create', path, () => openSync(path, 'wx'));
+    this.#file = new AppendFile(path);
     this.#limit = bufferBytes;
   }
   push(text: string): void {
@@ -222,21 +251,12 @@ export class LineAppender {
     const buf = Buffer.from(this.#parts.join('\n') + '\n');
     this.#parts = [];
     this.#size = 0;
-    io('write', this.#path, () => {
-      let off = 0;
-      while (off < buf.length) off += writeSync(this.#fd, buf, off, buf.length - off);
-    });
+    this.#file.write(buf);
     this.bytes += buf.length;
   }
   /** Flushes and closes; later calls do nothing (cleanup paths may call it again). */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      this.flush();
-    } finally {
-      closeSync(this.#fd);
-    }
+    this.#file.close(() => this.flush());
   }
 }
 

@@ -7,10 +7,9 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ArkBatchError } from '../errors.ts';
 import { bytesToFile } from '../../transforms/bytes-to-file.ts';
-import { joinedToCsv } from '../../transforms/joined-to-csv.ts';
 import { joinedToJsonl } from '../../transforms/joined-to-jsonl.ts';
 import { joinedToParquet } from '../../transforms/joined-to-parquet.ts';
-import { joinResults, type JoinOptions, type JoinSummary } from './join.ts';
+import { joinResults, joinResultsToCsv, type JoinOptions, type JoinSummary } from './join.ts';
 
 export type JoinOutputFormat = 'csv' | 'tsv' | 'jsonl' | 'parquet';
 
@@ -42,16 +41,12 @@ export function outputFormatFor(output: string | undefined, explicit?: JoinOutpu
 
 export async function joinToOutput(options: JoinToOutputOptions): Promise<JoinOutputSummary> {
   const format = outputFormatFor(typeof options.output === 'string' ? options.output : undefined, options.outputFormat);
-  const rows = joinResults(options);
-  const encoder =
-    format === 'parquet'
-      ? joinedToParquet({ rowGroupRows: options.rowGroupRows })
-      : format === 'jsonl'
-        ? joinedToJsonl()
-        : joinedToCsv({ delimiter: format === 'tsv' ? '\t' : ',' });
+  const csv = format === 'csv' || format === 'tsv';
+  const rows = csv ? joinResultsToCsv({ ...options, outputDelimiter: format === 'tsv' ? '\t' : ',' }) : joinResults(options);
+  const encoder = format === 'parquet' ? joinedToParquet({ rowGroupRows: options.rowGroupRows }) : format === 'jsonl' ? joinedToJsonl() : null;
   const sink = typeof options.output === 'string' ? bytesToFile({ path: options.output }) : options.output;
   try {
-    await pipeline([rows, encoder, sink], { signal: options.signal });
+    await pipeline(encoder ? [rows, encoder, sink] : [rows, sink], { signal: options.signal });
   } catch (err) {
     // pipeline settles before a destroyed file sink has removed its temp file; wait for that
     // (only ours: process.stdout never emits 'close').

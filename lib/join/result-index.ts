@@ -17,7 +17,10 @@ import { join } from 'node:path';
 import { ArkBatchError } from '../errors.ts';
 import { cutAtLines, LineAppender, LineFileReader } from './line-files.ts';
 import { decodeRecord, encodeRecord, replacesKept, type ResultRecord } from './result-line.ts';
-import { entryBytes, hashOf, idsFile, matchedFile, orphansFile, resultsFile, shiftLine, type MatchPartitionTask, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
+import type { CsvTailFormat } from './joined-row.ts';
+import { tailBytesLimit, TailReader } from './tail-files.ts';
+import { entryBytes, type MatchPartitionTask } from './match-partition.ts';
+import { hashOf, idLine, idsFile, matchedFile, orphansFile, resultsFile, shiftLine, tailsFile, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
 import { createWorkerPool, type TaskRun, type WorkerPool } from './worker-pool.ts';
 
 export interface ResultIndexOptions {
@@ -56,6 +59,16 @@ export interface ResultsFile {
   readonly size: number;
 }
 
+export interface SpillFilesOptions {
+  readonly pool: WorkerPool;
+  readonly keepRaw: boolean;
+  /**
+   * Spill the results as CSV tails of this format (`SpillRangeTask.tails`): then only
+   * `matchTails`, with the same format, may match them.
+   */
+  readonly tails?: CsvTailFormat;
+}
+
 export interface ResultIndex {
   add(record: ResultRecord): void;
   /**
@@ -63,7 +76,7 @@ export interface ResultIndex {
    * byte ranges at line ends, parsed and partitioned on the worker pool (or here, without one),
    * while the caller goes on. `match` waits for it, and reports the first failure in input order.
    */
-  spillFiles(files: readonly ResultsFile[], options: { readonly pool: WorkerPool; readonly keepRaw: boolean }): void;
+  spillFiles(files: readonly ResultsFile[], options: SpillFilesOptions): void;
   /**
    * Pairs each item with its result, in item order. `open` is called once when the results fit
    * in memory and twice (two identical passes) once spilled; `needsTwoPasses` says which.
@@ -73,12 +86,37 @@ export interface ResultIndex {
     open: () => AsyncIterable<T>,
     idOf: (item: T) => string | null,
     onOrphan: (r: ResultRecord) => void,
-    /** The items' ids in order, when they can be listed more cheaply than by `open` + `idOf` (a spilled match's first pass). */
-    ids?: () => AsyncIterable<string | null>,
+    /** The items' ids in order, in batches, when they can be listed more cheaply than by `open` + `idOf` (a spilled match's first pass). */
+    ids?: () => AsyncIterable<IdBatch>,
   ): AsyncGenerator<[T, ResultRecord | undefined]>;
+  /**
+   * A spilled match into CSV: lists the ids (`ids`, the first pass), matches, reports orphans,
+   * and hands back each partition's answers as CSV tails in item order, for the caller's second
+   * pass. `close` releases them (the index's own `close` still removes the files).
+   */
+  matchTails(ids: () => AsyncIterable<IdBatch>, onOrphan: (r: ResultRecord) => void, format: CsvTailFormat): Promise<MatchedTails>;
   readonly needsTwoPasses: boolean;
   stats(): ResultIndexStats;
   /** Removes temp files; safe at any time. */
+  close(): void;
+}
+
+/** A batch of the items' ids, in item order, for a spilled match's first pass. */
+export interface IdBatch {
+  readonly ids: readonly (string | null)[];
+  /** Note where each partition stands before this batch (`MatchedTails.marks`). */
+  readonly mark?: boolean;
+}
+
+/** The answers of a spilled CSV match, partition by partition (lib/join/tail-files.ts). */
+export interface MatchedTails {
+  /** The spill directory, where partition p's tails are `tails-<p>`. */
+  readonly dir: string;
+  /** Per marked batch, per partition: the byte offset in `tails-<p>` of that batch's first tail. */
+  readonly marks: readonly (readonly number[])[];
+  readonly partitions: number;
+  /** Partition p's reader; the next record is the next id (in item order) that hashes to p. */
+  reader(p: number): TailReader;
   close(): void;
 }
 
@@ -129,6 +167,8 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
   let partitionCount = 0;
   /** Spilled in parallel: the chunk tasks (in input order) and their outcomes. */
   let chunks: { tasks: SpillRangeTask[]; run: TaskRun<SpillRangeResult> } | null = null;
+  /** The format the chunks were spilled as tails in, if so. */
+  let spilledTails: CsvTailFormat | null = null;
   let pool: WorkerPool | null = null;
 
   /** `together`: partitions matched at the same time (one per worker), which share the budget. */
@@ -159,7 +199,7 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     map = null;
   }
 
-  function spillFiles(files: readonly ResultsFile[], opts: { readonly pool: WorkerPool; readonly keepRaw: boolean }): void {
+  function spillFiles(files: readonly ResultsFile[], opts: SpillFilesOptions): void {
     if (lines > 0 || parts || chunks) throw new ArkBatchError('E_USAGE', 'spillFiles needs an empty result index');
     // The pool's workers match at once, each one partition at a time.
     const d = makeDir(Math.max(1, opts.pool.size));
@@ -180,10 +220,12 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
           end: range.end,
           maxLineBytes,
           keepRaw: opts.keepRaw,
+          tails: opts.tails,
         });
       }
     }
     chunks = { tasks, run: pool.start(tasks) };
+    spilledTails = opts.tails ?? null;
   }
 
   /** Finishes the parallel spill; returns each chunk's first line minus one within its file. */
@@ -257,26 +299,24 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     }
   }
 
-  async function* spilled<T>(
-    open: () => AsyncIterable<T>,
-    idOf: (item: T) => string | null,
-    onOrphan: (r: ResultRecord) => void,
-    ids: (() => AsyncIterable<string | null>) | undefined,
-  ): AsyncGenerator<[T, ResultRecord | undefined]> {
+  /**
+   * A spilled match up to the second pass: the items' ids go to their partitions (first pass),
+   * the results finish spilling, each partition is matched (on the pool and this thread) and its
+   * orphans reported. The answers are then in `matched-<p>` (or `tails-<p>` with `tails`).
+   */
+  async function matchSpilled(ids: () => AsyncIterable<IdBatch>, onOrphan: (r: ResultRecord) => void, tails: CsvTailFormat | undefined): Promise<number[][]> {
     const d = dir!;
     const P = partitionCount;
     for (const p of parts ?? []) p.close();
     parts = null;
     const idFiles = Array.from({ length: P }, (_, p) => new LineAppender(idsFile(d, p), APPEND_BUFFER));
+    // Per marked batch, per partition: ids listed before it.
+    const marked: number[][] = [];
     let firstPass: unknown = null;
     try {
-      if (ids) {
-        for await (const id of ids()) if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
-      } else {
-        for await (const item of open()) {
-          const id = idOf(item);
-          if (id !== null) idFiles[hashOf(id, P)]!.push(JSON.stringify(id));
-        }
+      for await (const batch of ids()) {
+        if (batch.mark) marked.push(idFiles.map((f) => f.lines));
+        for (const id of batch.ids) if (id !== null) idFiles[hashOf(id, P)]!.push(idLine(id));
       }
     } catch (err) {
       firstPass = err;
@@ -286,8 +326,25 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     // The results come first, as when they are read serially: their failure is the one reported.
     const lineBases = chunks ? await settleChunks() : [0];
     if (firstPass !== null) throw firstPass;
+    if (spilledTails && (spilledTails.delimiter !== tails?.delimiter || spilledTails.raw !== tails.raw)) {
+      throw new ArkBatchError('E_USAGE', 'results spilled as CSV tails can only be matched into CSV tails of the same format');
+    }
+    const chunkTasks = chunks?.tasks ?? [];
+    const origins = spilledTails ? chunkTasks.map((t) => ({ path: t.path, fileName: t.fileName, file: t.file })) : undefined;
+    const keepRaw = chunkTasks[0]?.keepRaw ?? false;
     const limitBytes = Math.max(memoryBytes, MIN_PARTITION_BYTES);
-    const tasks: MatchPartitionTask[] = Array.from({ length: P }, (_, p) => ({ kind: 'match', dir: d, partition: p, lineBases, limitBytes, maxLineBytes }));
+    const tasks: MatchPartitionTask[] = Array.from({ length: P }, (_, p) => ({
+      kind: 'match',
+      dir: d,
+      partition: p,
+      lineBases,
+      limitBytes,
+      maxLineBytes,
+      tails,
+      marks: marked.map((counts) => counts[p]!),
+      origins,
+      keepRaw,
+    }));
     pool ??= createWorkerPool({ workers: 0 });
     const run = pool.start(tasks);
     // This thread matches partitions too. (When every worker also carried a tsx loader thread of
@@ -296,8 +353,8 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
     await run.help();
     const outcomes = await run.settled;
     for (const o of outcomes) if (!o.ok) throw o.error;
-    // The workers' memory is not needed for the second pass.
-    await pool.close();
+    // The workers' memory is not needed for the second pass, unless it joins CSV ranges.
+    if (!tails) await pool.close();
     for (let p = 0; p < P; p++) {
       const o = outcomes[p]!;
       if (!o.ok) continue;
@@ -311,6 +368,25 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
       }
       unlinkSync(orphansFile(d, p));
     }
+    return marked.map((_, k) => outcomes.map((o) => (o.ok ? o.result.tailOffsets[k]! : 0)));
+  }
+
+  async function* spilled<T>(
+    open: () => AsyncIterable<T>,
+    idOf: (item: T) => string | null,
+    onOrphan: (r: ResultRecord) => void,
+    ids: (() => AsyncIterable<IdBatch>) | undefined,
+  ): AsyncGenerator<[T, ResultRecord | undefined]> {
+    await matchSpilled(
+      ids ??
+        async function* () {
+          for await (const item of open()) yield { ids: [idOf(item)] };
+        },
+      onOrphan,
+      undefined,
+    );
+    const d = dir!;
+    const P = partitionCount;
     const readers: (LineFileReader | null)[] = new Array(P).fill(null);
     try {
       for await (const item of open()) {
@@ -347,6 +423,21 @@ export function createResultIndex(options: ResultIndexOptions = {}): ResultIndex
         await pool?.close();
         close();
       }
+    },
+    async matchTails(ids, onOrphan, format) {
+      if (!parts && !chunks) throw new ArkBatchError('E_USAGE', 'matchTails needs a spilled result index');
+      const marks = await matchSpilled(ids, onOrphan, format);
+      const d = dir!;
+      const readers: (TailReader | null)[] = new Array(partitionCount).fill(null);
+      return {
+        dir: d,
+        marks,
+        partitions: partitionCount,
+        reader: (p) => (readers[p] ??= new TailReader(tailsFile(d, p), { bufferBytes: READ_BUFFER, maxRecordBytes: tailBytesLimit(maxLineBytes) })),
+        close() {
+          for (const r of readers) r?.close();
+        },
+      };
     },
     spillFiles,
     get needsTwoPasses() {

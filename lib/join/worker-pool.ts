@@ -1,18 +1,21 @@
 /**
- * Worker threads for the join's heavy steps (lib/join/spill-tasks.ts). A list of tasks is shared
- * out through one atomic counter: each worker, and this thread when it calls `help()`, claims
- * the next unclaimed task until none is left, so the work balances itself and this thread joins
- * in as soon as it is free. Tasks write their own files, so who ran which never changes the
+ * Worker threads for the join's heavy steps (lib/join/spill-tasks.ts, match-partition.ts,
+ * csv-join-range.ts). A list of tasks is shared out through one atomic counter: each worker, and
+ * this thread when it calls `help()` (or `helpOnce()`), claims the next unclaimed task until none
+ * is left, so the work balances itself and this thread joins in as soon as it is free. Tasks write their own files, so who ran which never changes the
  * output. A failed task does not stop the others; its error (an ArkBatchError keeps its code and
  * context) is its outcome. Workers load TypeScript the way the CLI does (tsx's loader).
  */
 import type { Worker } from 'node:worker_threads';
 import { startTsWorker } from '../streams/ts-worker.ts';
 import { ArkBatchError, deserializeError, type SerializedError } from '../errors.ts';
-import { matchPartition, spillRange, type MatchPartitionResult, type MatchPartitionTask, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
+import type { JoinCounts } from './csv-join-pass.ts';
+import { joinCsvRange, type CsvJoinRangeTask } from './csv-join-range.ts';
+import { matchPartition, type MatchPartitionResult, type MatchPartitionTask } from './match-partition.ts';
+import { spillRange, type SpillRangeResult, type SpillRangeTask } from './spill-tasks.ts';
 
-export type JoinTask = SpillRangeTask | MatchPartitionTask;
-export type ResultOf<T extends JoinTask> = T extends SpillRangeTask ? SpillRangeResult : MatchPartitionResult;
+export type JoinTask = SpillRangeTask | MatchPartitionTask | CsvJoinRangeTask;
+export type ResultOf<T extends JoinTask> = T extends SpillRangeTask ? SpillRangeResult : T extends MatchPartitionTask ? MatchPartitionResult : JoinCounts;
 export type Outcome<R> = { readonly ok: true; readonly result: R } | { readonly ok: false; readonly error: unknown };
 
 /** The pool's messages: a task list to work on, and per task its outcome. */
@@ -24,12 +27,18 @@ export type TaskReply = { readonly i: number; readonly ok: true; readonly result
 
 /** Runs the task on this thread. */
 export function runTask<T extends JoinTask>(task: T): ResultOf<T> {
-  return (task.kind === 'range' ? spillRange(task) : matchPartition(task)) as ResultOf<T>;
+  return (task.kind === 'range' ? spillRange(task) : task.kind === 'match' ? matchPartition(task) : joinCsvRange(task)) as ResultOf<T>;
 }
 
 export interface TaskRun<R> {
   /** Works on the list on this thread until every task is claimed. */
   help(): Promise<void>;
+  /** Runs the next unclaimed task on this thread; false when none was left. */
+  helpOnce(): Promise<boolean>;
+  /** Task i's outcome once it is done (rejects like `settled` when the pool fails). */
+  done(i: number): Promise<Outcome<R>>;
+  /** Task i's outcome if it is done already. */
+  outcome(i: number): Outcome<R> | undefined;
   /** Every task's outcome, by index, once all are done. */
   readonly settled: Promise<Outcome<R>[]>;
 }
@@ -73,6 +82,7 @@ export function createWorkerPool(options: { readonly workers: number }): WorkerP
     const counter = new SharedArrayBuffer(4);
     const claim = new Int32Array(counter);
     const outcomes: Outcome<ResultOf<T>>[] = new Array(tasks.length);
+    const waiters = new Map<number, { resolve(o: Outcome<ResultOf<T>>): void; reject(err: unknown): void }>();
     let left = tasks.length;
     let resolve!: (o: Outcome<ResultOf<T>>[]) => void;
     let reject!: (err: unknown) => void;
@@ -84,6 +94,8 @@ export function createWorkerPool(options: { readonly workers: number }): WorkerP
       n: tasks.length,
       record(i: number, o: Outcome<unknown>) {
         outcomes[i] = o as Outcome<ResultOf<T>>;
+        waiters.get(i)?.resolve(outcomes[i]!);
+        waiters.delete(i);
         if (--left === 0) {
           if (current === run) current = null;
           resolve(outcomes);
@@ -93,6 +105,8 @@ export function createWorkerPool(options: { readonly workers: number }): WorkerP
         Atomics.store(claim, 0, tasks.length);
         if (current === run) current = null;
         reject(err);
+        for (const w of waiters.values()) w.reject(err);
+        waiters.clear();
       },
     };
     if (tasks.length === 0) resolve(outcomes);
@@ -101,18 +115,31 @@ export function createWorkerPool(options: { readonly workers: number }): WorkerP
       current = run;
       for (const w of workers) w.postMessage({ tasks, counter } satisfies TaskListMessage);
     }
+    const helpOnce = async (): Promise<boolean> => {
+      const i = Atomics.add(claim, 0, 1);
+      if (i >= tasks.length) return false;
+      try {
+        run.record(i, { ok: true, result: runTask(tasks[i]!) });
+      } catch (error) {
+        run.record(i, { ok: false, error });
+      }
+      // Let the workers' answers in between tasks.
+      await new Promise((r) => setImmediate(r));
+      return true;
+    };
+    let failed: { error: unknown } | null = null;
+    settled.catch((error) => (failed = { error }));
     return {
       settled,
+      helpOnce,
       async help() {
-        for (let i = Atomics.add(claim, 0, 1); i < tasks.length; i = Atomics.add(claim, 0, 1)) {
-          try {
-            run.record(i, { ok: true, result: runTask(tasks[i]!) });
-          } catch (error) {
-            run.record(i, { ok: false, error });
-          }
-          // Let the workers' answers in between tasks.
-          await new Promise((r) => setImmediate(r));
-        }
+        while (await helpOnce());
+      },
+      outcome: (i) => outcomes[i],
+      done(i) {
+        if (outcomes[i]) return Promise.resolve(outcomes[i]!);
+        if (failed) return Promise.reject(failed.error);
+        return new Promise((resolve, reject) => waiters.set(i, { resolve, reject }));
       },
     };
   }
