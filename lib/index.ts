@@ -99,7 +99,7 @@ export { parseDuration } from './util/duration.ts';
 export { retryAfterMs } from './util/retry-after.ts';
 
 // Join results back onto source rows; retry what failed.
-export { joinResults, type JoinOptions, type JoinSummary, type JoinedRows } from './join/join.ts';
+export { joinResults, joinResultsToCsv, type JoinOptions, type JoinSummary, type JoinedRows } from './join/join.ts';
 export { joinToOutput, outputFormatFor, type JoinToOutputOptions, type JoinOutputSummary, type JoinOutputFormat } from './join/output.ts';
 export { buildRetry, type RetryOptions, type RetrySummary } from './join/retry.ts';
 export { parseResultLine, replacesKept, type ResultRecord, type ParseResultOptions } from './join/result-line.ts';
