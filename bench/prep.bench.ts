@@ -22,7 +22,7 @@
  * 1000000). The datasets are generated into `bench/data/` once. Results go to stdout and into
  * the "prep" section of bench/RESULTS.md.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -205,6 +205,8 @@ const END = '<!-- prep-bench:end -->';
  * RSS point). Rows already in the RESULTS.md table for other row counts are kept.
  */
 export async function runPrepBench(rowCounts: readonly number[], only?: readonly Contender[]): Promise<void> {
+  // The bin runs the sources through tsx whenever a source is newer than dist/: measure the bundle users get.
+  execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../scripts/build.ts', import.meta.url))], { stdio: 'inherit' });
   const load = loadavg().map((x) => x.toFixed(1)).join(' / ');
   const all: Result[] = [];
   for (const rows of rowCounts) all.push(...(await benchRows(rows, only ?? CONTENDERS)));
