@@ -235,3 +235,22 @@ test('a task run hands each outcome to whoever waits for it, as soon as it is do
   await pool.close();
   await assert.rejects(waiting, (e: ArkBatchError) => e.code === 'E_ABORTED');
 });
+
+test('a join from a CSV file into CSV takes the spilled byte path past csvBytePathFromBytes, whatever the budget, with the same bytes', async () => {
+  await withDir(async (dir) => {
+    const source = join(dir, 'src.csv');
+    const ids = Array.from({ length: 200 }, (_, i) => `id${i}`);
+    await writeFile(source, `id,text\n${ids.map((id, i) => `${id},"row ${i}, ""quoted"""`).join('\n')}\n`);
+    const results = join(dir, 'r.jsonl');
+    const lines = ids.filter((_, i) => i % 7 !== 0).reverse().map((id, i) => resultLine({ id, kind: i % 5 === 0 ? 'http' : 'ok', content: `answer ${i}` }));
+    await writeFile(results, `${lines.join('\n')}\n`);
+    const options: JoinOptions = { source, results: [results], id: { column: 'id' }, memoryBytes: 1 << 30, workers: 0 };
+    const inMemory = await viaCsvPass({ ...options, csvBytePathFromBytes: Number.MAX_SAFE_INTEGER }, ',');
+    const bytePath = await viaCsvPass({ ...options, csvBytePathFromBytes: 1 }, ',');
+    assert.equal(inMemory.summary.partitions, 0);
+    assert.ok(bytePath.summary.partitions > 0, 'spilled');
+    assert.deepEqual(bytePath.bytes, inMemory.bytes);
+    assert.deepEqual({ ...bytePath.summary, partitions: 0 }, inMemory.summary);
+    assert.equal(bytePath.orphans, inMemory.orphans);
+  });
+});

@@ -54,6 +54,12 @@ export interface JoinOptions extends Omit<OpenSourceOptions, 'binaryCells'>, Joi
    * worker pool (and this thread). @default 16777216 (16 MiB)
    */
   readonly joinRangeBytes?: number;
+  /**
+   * Results bytes from which a join from a CSV file into CSV takes the spilled byte path even when
+   * the results would fit the budget: it is faster than holding them (1M rows, 527 MB of results:
+   * 8.4 s against 23 s in memory). @default 67108864 (64 MiB)
+   */
+  readonly csvBytePathFromBytes?: number;
   /** Results matching no source row are written here as JSONL (atomically, at the end). */
   readonly orphansPath?: string;
   /** Called for each result matching no source row. */
@@ -94,6 +100,8 @@ export function joinResults(options: JoinOptions): JoinedRows {
 export function joinResultsToCsv(options: JoinOptions & { readonly outputDelimiter: string }): JoinedRows {
   return startJoin(options, { delimiter: options.outputDelimiter });
 }
+
+const CSV_BYTE_PATH_FROM_BYTES = 64 * 1024 * 1024;
 
 function startJoin(options: JoinOptions, csv: { readonly delimiter: string } | null): JoinedRows {
   if (options.results.length === 0) throw new ArkBatchError('E_USAGE', 'Expected at least one results file, got none');
@@ -139,11 +147,13 @@ function startJoin(options: JoinOptions, csv: { readonly delimiter: string } | n
     });
     const maxLineBytes = options.maxLineBytes ?? 128 * 1024 * 1024;
     const expected = sizes.reduce<number>((a, b) => a + (b ?? 0), 0);
-    if (known && resultsWillSpill(expected, options.memoryBytes)) {
+    const tails = csvTails(csv);
+    const bytePath = tails !== undefined && expected >= (options.csvBytePathFromBytes ?? CSV_BYTE_PATH_FROM_BYTES);
+    if (known && (resultsWillSpill(expected, options.memoryBytes) || bytePath)) {
       pool = createWorkerPool({ workers: options.workers ?? Math.min(3, availableParallelism() - 1) });
       index.spillFiles(
         inputs.map((path, file) => ({ path, fileName: path, file, size: sizes[file]! })),
-        { pool, keepRaw: options.raw ?? false, tails: csvTails(csv) },
+        { pool, keepRaw: options.raw ?? false, tails },
       );
     } else {
       for (let file = 0; file < inputs.length; file++) {
