@@ -116,6 +116,8 @@ export async function prep(options: PrepOptions): Promise<PrepSummary> {
     // Rejects are few by construction (bounded by --max-rejects), so they skip backpressure.
     onReject: rejects ? (r: Reject) => void rejects.write(JSON.stringify(r)) : undefined,
   };
+  // Large outputs are written and hashed on a thread of their own, when there is a core for it.
+  const writerThread = typeof options.output === 'string' && availableParallelism() > 1 && (input.sizeBytes === undefined || input.sizeBytes >= LOCAL_BYTES);
   const stages: (Readable | Writable)[] = [];
   let preparer: Transform & { readonly stats: PrepareStats };
   let bytesRead: () => number;
@@ -129,7 +131,11 @@ export async function prep(options: PrepOptions): Promise<PrepSummary> {
       delimiter: options.delimiter ?? (input.format === 'tsv' ? '\t' : ','),
       header: options.header ?? true,
     };
-    preparer = threads > 1 && parallelCsvLinesApplies(csvOptions) ? parallelBatchLinesFromCsv({ ...csvOptions, threads, chunkBytes: options.pieceBytes }) : batchLinesFromCsv(csvOptions);
+    preparer =
+      threads > 1 && parallelCsvLinesApplies(csvOptions)
+        ? parallelBatchLinesFromCsv({ ...csvOptions, threads, chunkBytes: options.pieceBytes })
+        : // Into one file on the writer thread: 1 MiB batches in shared memory, handed over without a copy.
+          batchLinesFromCsv(writerThread && !split ? { ...csvOptions, sharedBatches: true, batchBytes: 1 << 20 } : csvOptions);
     stages.push(input.bytes, counted.stream, preparer);
     const stats = preparer.stats;
     if (options.onProgress) stages.push(progressTap(options.onProgress, bytesRead, () => stats.rowsRead, 1));
@@ -144,8 +150,6 @@ export async function prep(options: PrepOptions): Promise<PrepSummary> {
   }
   // A rejects file that cannot be written stops the run like any other output failure.
   rejects?.on('error', (err) => preparer.destroy(err));
-  // Large outputs are written and hashed on a thread of their own, when there is a core for it.
-  const writerThread = availableParallelism() > 1 && (input.sizeBytes === undefined || input.sizeBytes >= LOCAL_BYTES);
   const sink = typeof options.output !== 'string'
     ? null
     : split

@@ -56,6 +56,11 @@ export interface LineBatcherOptions {
   readonly binary?: boolean;
   /** Receives each batch once it is full (and the last one on `flush`). */
   readonly onBatch: (batch: LineBatch) => void;
+  /**
+   * Batch-sized buffers in shared memory, which a file writer thread takes without a copy
+   * (lib/jsonl/parts.ts). Such batches cannot be transferred to a worker. @default false
+   */
+  readonly shared?: boolean;
 }
 
 /**
@@ -92,12 +97,14 @@ class Batcher implements LineBatcher {
   readonly #binary: boolean;
   readonly #onBatch: (batch: LineBatch) => void;
   readonly #pool: Buffer[] = [];
+  readonly #shared: boolean;
 
-  constructor(batchBytes: number, binary: boolean, onBatch: (batch: LineBatch) => void) {
+  constructor(batchBytes: number, binary: boolean, onBatch: (batch: LineBatch) => void, shared: boolean) {
     this.#batchBytes = batchBytes;
     this.#binary = binary;
     this.#onBatch = onBatch;
-    this.buf = Buffer.allocUnsafeSlow(batchBytes);
+    this.#shared = shared;
+    this.buf = this.#fresh();
   }
 
   ensure(extra: number): void {
@@ -148,7 +155,7 @@ class Batcher implements LineBatcher {
   }
 
   #fresh(): Buffer {
-    return this.#pool.pop() ?? Buffer.allocUnsafeSlow(this.#batchBytes);
+    return this.#pool.pop() ?? (this.#shared ? Buffer.from(new SharedArrayBuffer(this.#batchBytes)) : Buffer.allocUnsafeSlow(this.#batchBytes));
   }
 
   flush(): void {
@@ -166,5 +173,5 @@ export function createLineBatcher(options: LineBatcherOptions): LineBatcher {
   if (!Number.isSafeInteger(batchBytes) || batchBytes < 1) {
     throw new ArkBatchError('E_USAGE', `Expected batchBytes to be a positive integer, got ${String(batchBytes)} (${typeof batchBytes})`);
   }
-  return new Batcher(batchBytes, options.binary ?? false, options.onBatch);
+  return new Batcher(batchBytes, options.binary ?? false, options.onBatch, options.shared ?? false);
 }

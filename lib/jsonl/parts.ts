@@ -404,12 +404,29 @@ export function createPartsWriter(options: PartsWriterOptions): PartsWriter {
     }
   }
 
+  /**
+   * A batch in shared memory goes to the writer thread as it is (one file, so no limit can cut it):
+   * no copy into a chunk, and the batcher gets the memory back once it is written.
+   */
+  function handOver(part: OpenPart, batch: LineBatch): Promise<void> | null {
+    if (part.stream.errored) throw ioError('write part', part.final, part.stream.errored);
+    const size = batch.ends[batch.ends.length - 1]!;
+    const flushed = flush(part);
+    const accepted = part.stream.write(batch.data.subarray(0, size), () => batch.release()) && flushed;
+    part.lines += batch.ends.length;
+    part.bytes += size;
+    lines += batch.ends.length;
+    bytes += size;
+    return accepted ? null : waitFor(drain(part));
+  }
+
   function writeBatch(batch: LineBatch): Promise<void> | null {
     if (state !== 'writing') throw new ArkBatchError('E_USAGE', `Expected writeBatch() before finish() or abort(), got it while ${state}`);
     checkNotWaiting('writeBatch()');
     const n = batch.ends.length;
     if (n === 0) return null;
     const part = (current ??= openPart());
+    if (single && thread && batch.data.buffer instanceof SharedArrayBuffer) return handOver(part, batch);
     const k = linesThatFit(part, batch, 0);
     const accepted = k > 0 ? appendLines(part, batch, 0, k) : true;
     if (k === n) {

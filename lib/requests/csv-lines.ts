@@ -19,6 +19,8 @@ export interface CsvLinesOptions extends PrepareOptions {
   readonly maxRecordBytes?: number;
   /** Bytes of lines gathered into one batch; a longer line gets a batch of its own. @default 262144 (256 KiB) */
   readonly batchBytes?: number;
+  /** Batches in shared memory, for an output writer thread (see LineBatcherOptions.shared). @default false */
+  readonly sharedBatches?: boolean;
 }
 
 export interface CsvLinesCore {
@@ -35,7 +37,7 @@ export function createCsvLines(options: CsvLinesOptions): CsvLinesCore {
   const toRow = createCsvRowBuilder({ header: options.header, file, latin1: true });
   const preparer = createPreparer(options);
   let out: (batch: LineBatch) => void = () => {};
-  const batcher = createLineBatcher({ batchBytes: options.batchBytes ?? 1 << 18, binary: true, onBatch: (batch) => out(batch) });
+  const batcher = createLineBatcher({ batchBytes: options.batchBytes ?? 1 << 18, binary: true, shared: options.sharedBatches, onBatch: (batch) => out(batch) });
   // One callback for the whole run: a closure made per chunk or per row costs more than it looks.
   const onRecord: OnCsvRecord = (cells, line, invalidUtf8) => {
     const row = toRow(cells, line, invalidUtf8);
