@@ -14,15 +14,9 @@ import { createWorkerPool } from '../lib/join/worker-pool.ts';
 import { TAIL_ERROR, TAIL_MISSING, TAIL_OK, TailAppender, TailReader, type TailStatus } from '../lib/join/tail-files.ts';
 import { joinedToCsv } from '../transforms/joined-to-csv.ts';
 import { resultLine, type FakeOutcome } from './helpers/results.ts';
+import { withTmpDir } from './helpers/tmp.ts';
 
-async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'ark-join-csv-test-'));
-  try {
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+const withDir = <T>(fn: (dir: string) => Promise<T>): Promise<T> => withTmpDir('ark-join-csv-test-', fn);
 
 async function bytesOf(stream: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import fc from 'fast-check';
 import { createReadAhead } from '../lib/streams/read-ahead.ts';
+import { withTmpDir } from './helpers/tmp.ts';
 
 async function readAll(path: string, chunkBytes: number): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
@@ -19,8 +19,7 @@ function openFds(): number {
 }
 
 test('read-ahead yields the file bytes in order, in chunks of at most chunkBytes', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ark-read-ahead-'));
-  try {
+  await withTmpDir('ark-read-ahead-', async (dir) => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 3000 }), fc.integer({ min: 1, max: 700 }), async (bytes, chunkBytes) => {
         const path = join(dir, 'f.bin');
@@ -31,14 +30,11 @@ test('read-ahead yields the file bytes in order, in chunks of at most chunkBytes
       }),
       { numRuns: 150 },
     );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('read-ahead reads a FIFO (no positions, short reads) to its end', { skip: process.platform === 'win32' }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ark-read-ahead-'));
-  try {
+  await withTmpDir('ark-read-ahead-', async (dir) => {
     const fifo = join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
     const writer = spawn('sh', ['-c', `for i in 1 2 3 4 5; do printf 'line %s\\n' $i; sleep 0.02; done > '${fifo}'`]);
@@ -46,15 +42,12 @@ test('read-ahead reads a FIFO (no positions, short reads) to its end', { skip: p
     const chunks = await readAll(fifo, 4096);
     await closed;
     assert.equal(Buffer.concat(chunks).toString(), [1, 2, 3, 4, 5].map((i) => `line ${i}\n`).join(''));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a missing file is an ENOENT error; destroying mid-file closes the file', async () => {
   await assert.rejects(readAll('/nonexistent/ark-batch/x.csv', 16), { code: 'ENOENT' });
-  const dir = mkdtempSync(join(tmpdir(), 'ark-read-ahead-'));
-  try {
+  await withTmpDir('ark-read-ahead-', async (dir) => {
     const path = join(dir, 'big.bin');
     writeFileSync(path, Buffer.alloc(1 << 20, 7));
     const before = openFds();
@@ -69,14 +62,11 @@ test('a missing file is an ENOENT error; destroying mid-file closes the file', a
     // The fd is closed once the read in flight is over.
     for (let i = 0; i < 50 && openFds() > before; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(openFds(), before);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a consumer that reads inside push (paused mode, read() in readable) gets every byte', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ark-read-ahead-'));
-  try {
+  await withTmpDir('ark-read-ahead-', async (dir) => {
     const path = join(dir, 'f.bin');
     const bytes = Buffer.from(Array.from({ length: 50_000 }, (_, i) => i % 251));
     writeFileSync(path, bytes);
@@ -87,7 +77,5 @@ test('a consumer that reads inside push (paused mode, read() in readable) gets e
     });
     await once(stream, 'end');
     assert.deepEqual(Buffer.concat(got), bytes);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
