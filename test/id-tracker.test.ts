@@ -146,6 +146,20 @@ test('ids in increasing order are only logged, and a repeat or a stray among the
   });
 });
 
+test('a repeat after increasing ids is found at once while they are all in memory, as the table alone would find it', async () => {
+  await withTmp(async (dir) => {
+    for (let n = 100; n <= 4000; n += 150) {
+      const tracker = createIdTracker({ memoryBytes: 65536, tmpDir: dir });
+      for (let i = 1; i <= n; i++) assert.equal(tracker.add(String(i), i), null);
+      const inMemory = tracker.runs === 0;
+      const earlier = tracker.add('1', n + 1);
+      if (inMemory) assert.equal(earlier, 1, `n=${n}: nothing spilled, so the repeat is found at once`);
+      const summary = await tracker.finish();
+      assert.equal((earlier === null ? 0 : 1) + summary.duplicateCount, 1, `n=${n}`);
+    }
+  });
+});
+
 test('an input whose ids all increase is never merged: its logs are dropped, no duplicate is possible', async () => {
   await withTmp(async (dir) => {
     const tracker = createIdTracker({ memoryBytes: 4096, tmpDir: dir });

@@ -35,7 +35,7 @@ import { ArkBatchError } from '../errors.ts';
 import { encodeUtf8Into, murmur3x86128 } from './fingerprint.ts';
 
 export interface IdTrackerOptions {
-  /** Bytes the fingerprint table may use, counting the old and new table while it grows. Minimum 4096. @default 67108864 (64 MiB) */
+  /** Bytes the fingerprint table may use, counting the old and new table while it grows (and, for the moment increasing ids stop, the log moving into the table: up to ~1.13× this). Minimum 4096. @default 67108864 (64 MiB) */
   readonly memoryBytes?: number;
   /** Where spilled runs go; a private subdirectory is created on the first spill and removed by finish/close. @default os.tmpdir() */
   readonly tmpDir?: string;
@@ -285,22 +285,18 @@ export function createIdTracker(options: IdTrackerOptions = {}): IdTracker {
   }
 
   /**
-   * An id came out of order: the log moves into the table, which checks every id from now on. A
-   * log past half its limit is written out instead (checked by finish() like a spilled run), so
-   * that log and table together stay within the budget.
+   * An id came out of order: the log moves into the table, which checks every id from now on, so
+   * a repeat of a logged id is found at once, as if the table had held it all along. For that
+   * moment log and table are both alive: up to 1.7× the largest table, about 1.13× the budget.
    */
   function leaveIncreasing(l: Uint32Array): void {
-    log = null;
-    if (logCount > logLimit / 2) {
-      logFiles.push(writeRecords(`log-${String(logFiles.length + 1).padStart(6, '0')}.bin`, l, logCount));
-      logCount = 0;
-    }
     while (step + 1 < chain.length && chain[step] * MAX_LOAD < logCount) step++;
     table = newTable(chain[step]);
     for (let i = 0; i < logCount; i++) {
       const o = i * SLOT_WORDS;
       insert(l[o], l[o + 1], l[o + 2], l[o + 3]);
     }
+    log = null;
   }
 
   /** Sorts each log written out while ids increased into a run, through an emptied table. */

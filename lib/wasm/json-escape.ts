@@ -53,7 +53,17 @@ function instantiate(): Module | null {
   return { escape: instance.exports.escape, mem, bytes: new Uint8Array(memory.buffer) };
 }
 
-const module = instantiate();
+/** The module, or null where it cannot run: no WebAssembly (`--jitless`), no SIMD, no memory for it. */
+function tryInstantiate(): Module | null {
+  try {
+    return instantiate();
+  } catch {
+    // Not an error of the caller's: the JS loop in json-plan.ts escapes the same bytes, only slower.
+    return null;
+  }
+}
+
+const module = tryInstantiate();
 
 /** False when this Node has no WebAssembly; callers then escape in JS. */
 export const wasmEscapeAvailable = module !== null;
