@@ -62,15 +62,14 @@ export interface Preparer {
 interface FastPath {
   readonly body: JsonBodyRenderer;
   readonly makeId: IdMaker;
-  /** The line is `head + JSON(custom_id) + mid + body + '}'`. */
-  readonly head: string;
+  /** The line is `HEAD + JSON(custom_id) + mid + body + '}'`. */
   readonly mid: string;
-  /** `head`, `mid` and the closing brace as bytes, for the byte writer. */
-  readonly headBytes: Uint8Array;
+  /** `mid` as bytes, for the byte writer. */
   readonly midBytes: Uint8Array;
 }
 
 const HEAD = '{"custom_id":';
+const HEAD_BYTES = latin1Bytes(HEAD);
 
 /** The whole per-row path of `prep` as one function. */
 export function createPreparer(options: PrepareOptions): Preparer {
@@ -101,7 +100,7 @@ export function createPreparer(options: PrepareOptions): Preparer {
     const frame = JSON.stringify(makeBatchLine('', {}, { ...shape, model: undefined }));
     if (!frame.startsWith(`${HEAD}""`) || !frame.endsWith('{}}')) throw new ArkBatchError('E_INTEGRITY', `unexpected batch line frame ${frame}`);
     const mid = frame.slice(HEAD.length + 2, -3);
-    return { body, makeId: bindIdRule(options.id ?? {}, row, options.file), head: HEAD, mid, headBytes: latin1Bytes(HEAD), midBytes: latin1Bytes(mid) };
+    return { body, makeId: bindIdRule(options.id ?? {}, row, options.file), mid, midBytes: latin1Bytes(mid) };
   }
 
   /** The row's id and the body's --on-empty outcome, before anything is encoded; null when the row is out. */
@@ -136,7 +135,7 @@ export function createPreparer(options: PrepareOptions): Preparer {
     if (id === null) return null;
     const body = f.body.render(row);
     if (!afterBody(row, id, typeof body === 'string' ? null : body)) return null;
-    const checked = checker.checkEncoded(id, f.head + JSON.stringify(id) + f.mid + (body as string) + '}', { row: row.index, line: row.line, binary: row.binary });
+    const checked = checker.checkEncoded(id, HEAD + JSON.stringify(id) + f.mid + (body as string) + '}', { row: row.index, line: row.line, binary: row.binary });
     if (!checked.ok) {
       reject(row, checked.error);
       return null;
@@ -149,7 +148,7 @@ export function createPreparer(options: PrepareOptions): Preparer {
   function prepareFastInto(row: Row, f: FastPath, out: LineBatcher): void {
     const id = admitRow(row, f);
     if (id === null) return;
-    putBytes(out, f.headBytes);
+    putBytes(out, HEAD_BYTES);
     putJsonString(out, id);
     putBytes(out, f.midBytes);
     const failure = f.body.renderInto(row, out);

@@ -7,7 +7,6 @@
  * region, and one more copy takes it out. Escapes are per byte, so a long string is done in
  * pieces of CHUNK bytes with the same result.
  */
-import type { Latin1Buffer } from '../util/latin1-buffer.ts';
 import { WASM_BASE64 } from './json-escape.wasm.ts';
 
 const HEX_AT = 256;
@@ -18,6 +17,13 @@ const OUT = IN + CHUNK;
 const BYTES = OUT + 6 * CHUNK + 16;
 
 type EscapeFn = (src: number, len: number, dst: number) => number;
+
+/**
+ * Buffer#latin1Write: what `write(s, offset, length, 'latin1')` ends in, without its argument
+ * handling, which costs as much as the copy for a few hundred bytes. Undocumented, but in every
+ * Node this package supports (checked when the module is set up).
+ */
+type Latin1Buffer = Buffer & { latin1Write(s: string, offset: number, length: number): number };
 
 /** The part of the WebAssembly API used here (this project's TypeScript libs have no DOM types). */
 interface WasmApi {
