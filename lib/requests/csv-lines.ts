@@ -8,6 +8,7 @@
 import { createLineBatcher, type LineBatch } from '../jsonl/line-batch.ts';
 import { createCsvParser, type OnCsvRecord } from '../sources/csv-parser.ts';
 import { createCsvRowBuilder } from '../sources/csv-rows.ts';
+import { createCsvRawRows } from './csv-raw-rows.ts';
 import { createPreparer, type PrepareOptions, type PrepareStats } from './prepare.ts';
 
 export interface CsvLinesOptions extends PrepareOptions {
@@ -21,6 +22,11 @@ export interface CsvLinesOptions extends PrepareOptions {
   readonly batchBytes?: number;
   /** Batches in shared memory, for an output writer thread (see LineBatcherOptions.shared). @default false */
   readonly sharedBatches?: boolean;
+  /**
+   * Prepare whole rows straight from the bytes, rendering bodies in wasm (lib/requests/csv-raw-rows.ts);
+   * false decodes every record into cells first. Same output either way. @default true
+   */
+  readonly rawRows?: boolean;
 }
 
 export interface CsvLinesCore {
@@ -33,11 +39,12 @@ export interface CsvLinesCore {
 
 export function createCsvLines(options: CsvLinesOptions): CsvLinesCore {
   const file = options.file;
-  const parser = createCsvParser({ delimiter: options.delimiter, file, maxRecordBytes: options.maxRecordBytes, latin1: true });
   const toRow = createCsvRowBuilder({ header: options.header, file, latin1: true });
   const preparer = createPreparer(options);
   let out: (batch: LineBatch) => void = () => {};
   const batcher = createLineBatcher({ batchBytes: options.batchBytes ?? 1 << 18, binary: true, shared: options.sharedBatches, onBatch: (batch) => out(batch) });
+  const raw = options.rawRows === false ? null : createCsvRawRows(options, toRow, preparer, batcher);
+  const parser = createCsvParser({ delimiter: options.delimiter, file, maxRecordBytes: options.maxRecordBytes, latin1: true, store: raw?.store, raw: raw?.onRaw });
   // One callback for the whole run: a closure made per chunk or per row costs more than it looks.
   const onRecord: OnCsvRecord = (cells, line, invalidUtf8) => {
     const row = toRow(cells, line, invalidUtf8);

@@ -183,6 +183,28 @@ export function writeJsonBytes(plan: JsonPlan, values: readonly unknown[], out: 
   }
 }
 
+/**
+ * The plan as the steps of a wasm body program (lib/wasm/csv-render.ts) for tabular rows, whose
+ * values are all strings: constant bytes, and slot numbers where a value goes (escaped, between
+ * quotes that are part of the constants). `prefix` and `suffix` frame the body.
+ */
+export function planSteps(plan: JsonPlan, prefix: Uint8Array, suffix: Uint8Array): (Uint8Array | number)[] {
+  const steps: (Uint8Array | number)[] = [prefix, plan.constBytes[0]!];
+  plan.dyns.forEach((d, i) => {
+    steps.push(QUOTE_BYTES, ...(d.escaped ?? [d.slot]), QUOTE_BYTES, plan.constBytes[i + 1]!);
+  });
+  steps.push(suffix);
+  // Neighbouring constants become one copy.
+  const merged: (Uint8Array | number)[] = [];
+  for (const step of steps) {
+    const last = merged[merged.length - 1];
+    if (typeof step !== 'number' && step.length === 0) continue;
+    if (typeof step !== 'number' && last !== undefined && typeof last !== 'number') merged[merged.length - 1] = Buffer.concat([last, step]);
+    else merged.push(step);
+  }
+  return merged;
+}
+
 /** Bytes written as they are. */
 export function putBytes(out: LineBatcher, b: Uint8Array): void {
   out.ensure(b.length);
@@ -211,6 +233,7 @@ function textLength(v: unknown): number {
 }
 
 const QUOTE = 0x22;
+const QUOTE_BYTES = Uint8Array.of(QUOTE);
 const BACKSLASH = 0x5c;
 /** Bytes an escape adds: 1 for `\"` `\\` `\n` …, 5 for `\u00XX`, 0 for a byte written as it is. */
 const EXTRA = new Uint8Array(256);

@@ -8,7 +8,7 @@ import { bindIdRule, type IdMaker } from './custom-id.ts';
 import { shardOf, type ShardSpec } from './shard.ts';
 import { estimateBodyTokens } from './tokens.ts';
 import { makeBatchLine } from './targets.ts';
-import { latin1Bytes, putBytes, putJsonString } from './json-plan.ts';
+import { latin1Bytes, putBytes, putJsonString, type JsonPlan } from './json-plan.ts';
 import type { LineBatcher } from '../jsonl/line-batch.ts';
 import { compileTemplate, type JsonBodyRenderer, type RenderFailure } from './template.ts';
 
@@ -54,9 +54,31 @@ export interface Preparer {
    * progress and committed, or rolled back when the row is rejected or skipped.
    */
   prepareInto(row: Row, out: LineBatcher): void;
+  /**
+   * Rows whose id and body the caller wrote (lib/requests/csv-raw-rows.ts, once `fastBody` is
+   * bound): `body.write` puts the line's rest after the custom_id into `out`. Shard, size and
+   * uniqueness then go as in `prepareInto`; `body.row()` gives the row for a reject. The caller
+   * has left to `prepareInto` the rows whose id or template fields are empty.
+   */
+  prepareRawInto(index: number, line: number, id: string, out: LineBatcher, body: RawBody): void;
   readonly stats: PrepareStats;
   /** After the first readable row: whether lines go through the precompiled plan with the schema checked once. */
   readonly precompiled: boolean;
+  /** After the first readable row: the precompiled body, or null when lines do not go through it. */
+  readonly fastBody: FastBody | null | undefined;
+}
+
+export interface FastBody {
+  readonly plan: JsonPlan;
+  /** The template's field paths, in slot order. */
+  readonly fields: readonly string[];
+  /** What comes between the custom_id and the body in a line: `,"body":` or the OpenAI frame. */
+  readonly mid: Uint8Array;
+}
+
+export interface RawBody {
+  write(out: LineBatcher): void;
+  row(): Row;
 }
 
 interface FastPath {
@@ -158,22 +180,43 @@ export function createPreparer(options: PrepareOptions): Preparer {
       out.rollback();
       return;
     }
+    const problem = commitInto(id, row.index, row.line, out);
+    if (problem !== null) reject(row, problem);
+  }
+
+  /** Size and uniqueness of the line in progress: commits it, or rolls it back and returns why. */
+  function commitInto(id: string, index: number, line: number | undefined, out: LineBatcher): ArkBatchError | null {
     const bytes = out.pos - out.start;
-    const problem = checker.admit(id, bytes, { row: row.index, line: row.line, binary: true });
+    const problem = checker.admit(id, bytes, { row: index, line, binary: true });
     if (problem !== null) {
       out.rollback();
-      reject(row, problem);
-      return;
+      return problem;
     }
     out.commit();
     stats.written++;
     stats.bytes += bytes + 1;
+    return null;
   }
 
   return {
     stats,
     get precompiled() {
       return !!fast;
+    },
+    get fastBody() {
+      return fast && { plan: fast.body.plan, fields: template.fields, mid: fast.midBytes };
+    },
+    prepareRawInto(index, line, id, out, body) {
+      stats.rowsRead++;
+      if (shard && shardOf(textOf(id), shard.count) !== shard.index) {
+        stats.otherShards++;
+        return;
+      }
+      putBytes(out, HEAD_BYTES);
+      putJsonString(out, id);
+      body.write(out);
+      const problem = commitInto(id, index, line, out);
+      if (problem !== null) reject(body.row(), problem);
     },
     prepareInto(row, out) {
       if (row.binary && !row.error) {

@@ -57,6 +57,8 @@ export interface JsonBodyRenderer {
   renderInto(row: Row, out: LineBatcher): RenderFailure | null;
   /** No row can change whether the body passes the schema (see json-plan.ts). */
   readonly schemaInvariant: boolean;
+  /** The precompiled plan; its slots are the template's `fields`. */
+  readonly plan: JsonPlan;
   /** The body a row whose fields are all "" gets: validating it once decides every row when schemaInvariant. */
   readonly probe: Record<string, unknown>;
 }
@@ -126,6 +128,7 @@ export function compileTemplate(options: TemplateOptions): CompiledTemplate {
       const probeBody = render(tree, fields.map(() => '')) as Record<string, unknown>;
       return {
         schemaInvariant: plan.schemaInvariant,
+        plan,
         probe: model === undefined ? probeBody : { model, ...probeBody },
         render(row) {
           const failure = collect(row, values);

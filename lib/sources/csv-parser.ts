@@ -39,7 +39,26 @@ export interface CsvParserOptions {
    * @default false
    */
   readonly latin1?: boolean;
+  /** Where the parser keeps the bytes it frames (the record in progress and the chunk after it). @default plain Buffers */
+  readonly store?: CsvBufferStore;
+  /** Offered each valid UTF-8 record before its cells are decoded (see {@link OnRawCsvRecord}). */
+  readonly raw?: OnRawCsvRecord;
 }
+
+/** The parser's byte buffer, for a caller that needs the bytes somewhere in particular (lib/wasm/csv-render.ts). */
+export interface CsvBufferStore {
+  /** A buffer of `size` bytes whose first `keep` bytes are those of the one returned last (none at first). */
+  resize(size: number, keep: number): Buffer;
+}
+
+/**
+ * A record's fields before decoding, for a caller that reads them from the bytes: `fields`
+ * holds `[start, end, kind]` for each of the `count` fields, positions in `buf`; a quoted
+ * field's span is its inside, and kind {@link CSV_FIELD_ESCAPED} marks one that holds `""`.
+ * All of it is valid only during the call. Returns true when it took the record, false to get
+ * it as cells through `onRecord` after all; `cells()` decodes them meanwhile (for a reject).
+ */
+export type OnRawCsvRecord = (buf: Buffer, fields: readonly number[], count: number, line: number, cells: () => string[]) => boolean;
 
 /**
  * Called once per record. `cells` is a fresh array owned by the callee; `line` is the 1-based
@@ -87,6 +106,8 @@ const QUOTED = 2;
 const PLAIN = 0;
 const QUOTED_PLAIN = 1;
 const ESCAPED = 2;
+/** Kind of a quoted field with `""` inside (see OnRawCsvRecord). */
+export const CSV_FIELD_ESCAPED = ESCAPED;
 const PLAIN_U = 3; // unquoted, with non-ASCII bytes
 
 /** rs[from, to) with each `""` made `"`; slices joined lazily beat replaceAll on a slice. */
@@ -120,6 +141,8 @@ export function createCsvParser(options: CsvParserOptions = {}): CsvParser {
     throw new ArkBatchError('E_USAGE', `Expected maxRecordBytes to be a positive integer, got ${maxRecordBytes} (${typeof maxRecordBytes})`);
   }
   const file = options.file;
+  const store = options.store;
+  const raw = options.raw;
   // Not Buffer#latin1Slice, though it skips toString's argument handling: calling it directly
   // left 1M-row runs at 150–200 MB peak RSS instead of 107 (measured back to back).
   const encoding: BufferEncoding = options.latin1 ? 'latin1' : 'utf8';
@@ -175,6 +198,13 @@ export function createCsvParser(options: CsvParserOptions = {}): CsvParser {
     throw new ArkBatchError('E_CSV_PARSE', detail, { file, line: at });
   };
 
+  function resize(size: number): Buffer {
+    if (store !== undefined) return store.resize(size, len);
+    const next = Buffer.allocUnsafe(size);
+    buf.copy(next, 0, 0, len);
+    return next;
+  }
+
   function append(chunk: Uint8Array): void {
     // Drop the consumed head first so the buffer only ever holds the record in progress.
     if (recStart > 0) {
@@ -192,17 +222,9 @@ export function createCsvParser(options: CsvParserOptions = {}): CsvParser {
       recStart = 0;
     }
     const need = len + chunk.length;
-    if (buf.length > 1 << 20 && need * 4 < buf.length) {
-      // Give back the room a huge record needed once it is gone.
-      const smaller = Buffer.allocUnsafe(Math.max(need * 2, 65536));
-      buf.copy(smaller, 0, 0, len);
-      buf = smaller;
-    }
-    if (need > buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, Math.min(buf.length * 2, maxRecordBytes + chunk.length), 65536));
-      buf.copy(grown, 0, 0, len);
-      buf = grown;
-    }
+    // Give back the room a huge record needed once it is gone.
+    if (buf.length > 1 << 20 && need * 4 < buf.length) buf = resize(Math.max(need * 2, 65536));
+    if (need > buf.length) buf = resize(Math.max(need, Math.min(buf.length * 2, maxRecordBytes + chunk.length), 65536));
     buf.set(chunk, len);
     len = need;
     // One native validation per chunk covers all its records; only records in a region that
@@ -226,7 +248,7 @@ export function createCsvParser(options: CsvParserOptions = {}): CsvParser {
    * UTF-8 decoding (even with U+FFFD replacement) never swallows an ASCII byte, so the string
    * has the same structure as the bytes.
    */
-  function emit(recEnd: number, onRecord: OnCsvRecord): void {
+  function decodeCells(recEnd: number): string[] {
     const n = nf / 3;
     const cells = new Array<string>(n);
     const rs = buf.toString(encoding, recStart, recEnd);
@@ -268,7 +290,23 @@ export function createCsvParser(options: CsvParserOptions = {}): CsvParser {
         cs = q + 2;
       }
     }
+    return cells;
+  }
+
+  // The record `raw` is looking at, for its `cells()`.
+  let rawEnd = 0;
+  const rawCells = () => decodeCells(rawEnd);
+
+  function emit(recEnd: number, onRecord: OnCsvRecord): void {
     const invalid = recEnd > validUpTo && !isUtf8(buf.subarray(recStart, recEnd));
+    if (raw !== undefined && !invalid) {
+      rawEnd = recEnd;
+      if (raw(buf, fields, nf / 3, recLine, rawCells)) {
+        nf = 0;
+        return;
+      }
+    }
+    const cells = decodeCells(recEnd);
     nf = 0;
     onRecord(cells, recLine, invalid, base + recStart);
   }

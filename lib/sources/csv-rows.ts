@@ -22,8 +22,14 @@ export interface CsvRowBuilderOptions {
   readonly rowOffset?: number;
 }
 
-/** Returns the Row for a record, or undefined for the header record. Throws on a bad header. */
-export type CsvRowBuilder = (cells: string[], line: number, invalidUtf8: boolean) => Row | undefined;
+export interface CsvRowBuilder {
+  /** Returns the Row for a record, or undefined for the header record. Throws on a bad header. */
+  (cells: string[], line: number, invalidUtf8: boolean): Row | undefined;
+  /** Known once the first record has been built. */
+  readonly columns: readonly string[] | undefined;
+  /** Counts a data row whose cells were read elsewhere (lib/requests/csv-raw-rows.ts); returns its index. */
+  nextIndex(): number;
+}
 
 export function createCsvRowBuilder(options: CsvRowBuilderOptions = {}): CsvRowBuilder {
   const header = options.header ?? true;
@@ -32,7 +38,7 @@ export function createCsvRowBuilder(options: CsvRowBuilderOptions = {}): CsvRowB
   let columns: readonly string[] | undefined = options.columns;
   let index = options.rowOffset ?? 0;
 
-  return (cells, line, invalidUtf8) => {
+  const build = (cells: string[], line: number, invalidUtf8: boolean): Row | undefined => {
     if (columns === undefined) {
       columns = csvColumns(cells, line, invalidUtf8, options);
       if (header) return undefined;
@@ -53,6 +59,8 @@ export function createCsvRowBuilder(options: CsvRowBuilderOptions = {}): CsvRowB
     if (error) return latin1 ? { index, line, columns, cells, binary: true, error } : { index, line, columns, cells, error };
     return latin1 ? { index, line, columns, cells, binary: true } : { index, line, columns, cells };
   };
+  // Not Object.assign: it would copy the getter's value once instead of the getter.
+  return Object.defineProperties(build, { columns: { get: () => columns }, nextIndex: { value: () => ++index } }) as CsvRowBuilder;
 }
 
 /**

@@ -10,13 +10,16 @@
 import { WASM_BASE64 } from './json-escape.wasm.ts';
 
 const HEX_AT = 256;
-const IN = 1024;
+/** Memory below this is the module's tables (see json-escape.wat). */
+export const TABLE_BYTES = 1024;
+const IN = TABLE_BYTES;
 const CHUNK = 64 * 1024;
 const OUT = IN + CHUNK;
 /** Escaped output is at most 6 bytes a byte, and the module may write 16 bytes past its end. */
 const BYTES = OUT + 6 * CHUNK + 16;
 
 type EscapeFn = (src: number, len: number, dst: number) => number;
+type RenderFn = (op: number, opEnd: number, fields: number, dst: number) => number;
 
 /**
  * Buffer#latin1Write: what `write(s, offset, length, 'latin1')` ends in, without its argument
@@ -28,11 +31,49 @@ type Latin1Buffer = Buffer & { latin1Write(s: string, offset: number, length: nu
 /** The part of the WebAssembly API used here (this project's TypeScript libs have no DOM types). */
 interface WasmApi {
   readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object) => { readonly exports: { readonly memory: WasmMemory; readonly escape: EscapeFn } };
+  readonly Instance: new (module: object) => { readonly exports: EscapeExports };
 }
-interface WasmMemory {
+export interface WasmMemory {
   readonly buffer: ArrayBuffer;
   grow(pages: number): number;
+}
+export interface EscapeExports {
+  readonly memory: WasmMemory;
+  readonly escape: EscapeFn;
+  readonly render: RenderFn;
+}
+
+const WASM_PAGE = 65536;
+
+let compiled: object | undefined;
+
+/**
+ * A new instance of the module, its tables filled, its memory one page; null where it cannot
+ * run: no WebAssembly (`--jitless`), no SIMD. Each instance has a memory of its own.
+ */
+export function escapeInstance(): EscapeExports | null {
+  const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  if (wasm === undefined) return null;
+  try {
+    compiled ??= new wasm.Module(Buffer.from(WASM_BASE64, 'base64'));
+    const exports = new wasm.Instance(compiled).exports;
+    const mem = Buffer.from(exports.memory.buffer);
+    for (let c = 0; c < 0x20; c++) mem[c] = 0x75; // \u00XX
+    for (const [c, letter] of [[0x08, 'b'], [0x09, 't'], [0x0a, 'n'], [0x0c, 'f'], [0x0d, 'r'], [0x22, '"'], [0x5c, '\\']] as const) {
+      mem[c] = letter.charCodeAt(0);
+    }
+    mem.write('0123456789abcdef', HEX_AT, 'latin1');
+    return exports;
+  } catch {
+    // Not an error of the caller's: JS loops write the same bytes, only slower.
+    return null;
+  }
+}
+
+/** Grows `memory` to at least `bytes`; its old views are detached when it grew. */
+export function growTo(memory: WasmMemory, bytes: number): void {
+  const have = memory.buffer.byteLength;
+  if (bytes > have) memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
 }
 
 interface Module {
@@ -43,33 +84,20 @@ interface Module {
 }
 
 function instantiate(): Module | null {
-  const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-  if (wasm === undefined) return null;
-  const instance = new wasm.Instance(new wasm.Module(Buffer.from(WASM_BASE64, 'base64')));
-  const memory = instance.exports.memory;
-  memory.grow(Math.ceil(BYTES / 65536) - memory.buffer.byteLength / 65536);
-  // The memory never grows again, so this view stays attached.
-  const mem = Buffer.from(memory.buffer) as Latin1Buffer;
-  if (typeof mem.latin1Write !== 'function') return null;
-  for (let c = 0; c < 0x20; c++) mem[c] = 0x75; // \u00XX
-  for (const [c, letter] of [[0x08, 'b'], [0x09, 't'], [0x0a, 'n'], [0x0c, 'f'], [0x0d, 'r'], [0x22, '"'], [0x5c, '\\']] as const) {
-    mem[c] = letter.charCodeAt(0);
-  }
-  mem.write('0123456789abcdef', HEX_AT, 'latin1');
-  return { escape: instance.exports.escape, mem, bytes: new Uint8Array(memory.buffer) };
-}
-
-/** The module, or null where it cannot run: no WebAssembly (`--jitless`), no SIMD, no memory for it. */
-function tryInstantiate(): Module | null {
+  const exports = escapeInstance();
+  if (exports === null) return null;
   try {
-    return instantiate();
+    growTo(exports.memory, BYTES);
   } catch {
-    // Not an error of the caller's: the JS loop in json-plan.ts escapes the same bytes, only slower.
     return null;
   }
+  // The memory never grows again, so this view stays attached.
+  const mem = Buffer.from(exports.memory.buffer) as Latin1Buffer;
+  if (typeof mem.latin1Write !== 'function') return null;
+  return { escape: exports.escape, mem, bytes: new Uint8Array(exports.memory.buffer) };
 }
 
-const module = tryInstantiate();
+const module = instantiate();
 
 /** False when this Node has no WebAssembly; callers then escape in JS. */
 export const wasmEscapeAvailable = module !== null;

@@ -1,0 +1,103 @@
+/**
+ * CSV rows prepared straight from the bytes (lib/wasm/csv-render.ts). Once the first data row has
+ * bound the precompiled body, each further record that is whole (all columns, valid UTF-8) gets
+ * its custom_id cut from the bytes and its body rendered in wasm; no cell becomes a string.
+ *
+ * Anything else goes back to the cells path, which owns every rule: a ragged or invalid record,
+ * an empty id, an empty template field under `--on-empty error|skip-row`, an `--id-template`, a
+ * body that might not fit the output region. Both paths write the same bytes (tested).
+ */
+import type { LineBatcher } from '../jsonl/line-batch.ts';
+import { CSV_FIELD_ESCAPED, type CsvBufferStore, type OnRawCsvRecord } from '../sources/csv-parser.ts';
+import type { CsvRowBuilder } from '../sources/csv-rows.ts';
+import type { Row } from '../sources/row.ts';
+import { createCsvRenderer, RENDER_OUT_BYTES } from '../wasm/csv-render.ts';
+import type { IdRule } from './custom-id.ts';
+import { planSteps } from './json-plan.ts';
+import type { Preparer, RawBody } from './prepare.ts';
+import type { OnEmpty } from './template.ts';
+
+export interface CsvRawRows {
+  /** The parser's buffer store (the bytes must be where the renderer reads them). */
+  readonly store: CsvBufferStore;
+  /** The parser's raw record hook. */
+  readonly onRaw: OnRawCsvRecord;
+}
+
+interface Binding {
+  readonly columns: readonly string[];
+  /** The id's column, or -1 for `row-<n>`. */
+  readonly idColumn: number;
+  /** Column of each template slot. */
+  readonly slotColumns: readonly number[];
+}
+
+const CLOSE = Uint8Array.of(0x7d); // }
+
+/** Null where the renderer cannot run; then every row takes the cells path. */
+export function createCsvRawRows(
+  options: { readonly id?: IdRule; readonly onEmpty?: OnEmpty },
+  toRow: CsvRowBuilder,
+  preparer: Preparer,
+  out: LineBatcher,
+): CsvRawRows | null {
+  const renderer = createCsvRenderer();
+  if (renderer === null) return null;
+  const strictEmpty = (options.onEmpty ?? 'keep') !== 'keep';
+  // undefined until the preparer is bound; null when rows cannot be prepared here.
+  let binding: Binding | null | undefined;
+
+  function bind(): Binding | null | undefined {
+    const fast = preparer.fastBody;
+    const columns = toRow.columns;
+    if (fast === undefined || columns === undefined) return undefined;
+    if (fast === null || options.id?.template !== undefined) return null;
+    const idColumn = options.id?.column === undefined ? -1 : columns.indexOf(options.id.column);
+    const slotColumns = fast.fields.map((f) => columns.indexOf(f));
+    if ((options.id?.column !== undefined && idColumn < 0) || slotColumns.some((c) => c < 0)) return null;
+    if (!renderer!.program(planSteps(fast.plan, fast.mid, CLOSE))) return null;
+    return { columns, idColumn, slotColumns };
+  }
+
+  // The record being prepared, for `body.row()`.
+  let index = 0;
+  let line = 0;
+  let cellsOf: () => string[] = () => [];
+  const body: RawBody = {
+    write: (o) => renderer.renderInto(o),
+    row: (): Row => ({ index, line, columns: binding!.columns, cells: cellsOf(), binary: true }),
+  };
+
+  const onRaw: OnRawCsvRecord = (buf, fields, count, recordLine, cells) => {
+    if (binding === undefined) {
+      binding = bind();
+      if (binding === undefined) return false;
+    }
+    if (binding === null || count !== binding.columns.length) return false;
+    const { idColumn, slotColumns } = binding;
+    let id = '';
+    if (idColumn >= 0) {
+      const k = 3 * idColumn;
+      const start = fields[k]!;
+      const end = fields[k + 1]!;
+      if (start === end) return false;
+      id = buf.toString('latin1', start, end);
+      if (fields[k + 2] === CSV_FIELD_ESCAPED) id = id.replaceAll('""', '"');
+    }
+    for (let s = 0; s < slotColumns.length; s++) {
+      const k = 3 * slotColumns[s]!;
+      const start = fields[k]!;
+      const end = fields[k + 1]!;
+      if (strictEmpty && start === end) return false;
+      renderer.setSlot(s, start, end);
+    }
+    if (renderer.bound() > RENDER_OUT_BYTES) return false;
+    index = toRow.nextIndex();
+    line = recordLine;
+    cellsOf = cells;
+    preparer.prepareRawInto(index, line, idColumn >= 0 ? id : `row-${index}`, out, body);
+    return true;
+  };
+
+  return { store: renderer.store, onRaw };
+}

@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { createLineBatcher, type LineBatch } from '../lib/jsonl/line-batch.ts';
+import { createCsvRenderer, MAX_RENDER_SLOTS, type RenderStep } from '../lib/wasm/csv-render.ts';
+
+const byte = fc.integer({ min: 0, max: 255 }).map((c) => String.fromCharCode(c));
+
+/** What a quoted CSV field's inside becomes in JSON: `""` is one quote, then JSON.stringify's escapes (without the quotes). */
+function expected(inside: string): string {
+  return JSON.stringify(inside.replaceAll('""', '"')).slice(1, -1);
+}
+
+/** Renders `steps` with slot k set to `fields[k]` (binary strings laid out in the store), through a batcher. */
+function renderAll(steps: readonly RenderStep[], rows: readonly (readonly string[])[], storeBytes: number): string[] {
+  const r = createCsvRenderer();
+  assert.ok(r, 'the wasm module is available on this Node');
+  assert.equal(r.program(steps), true);
+  const batches: LineBatch[] = [];
+  const out = createLineBatcher({ batchBytes: 256, binary: true, onBatch: (b) => batches.push(b) });
+  let buf = r.store.resize(storeBytes, 0);
+  for (const fields of rows) {
+    const size = fields.reduce((n, f) => n + f.length, 0);
+    // The parser grows its buffer between records: the renderer must follow it.
+    if (size > buf.length) buf = r.store.resize(size * 2, 0);
+    let at = 0;
+    fields.forEach((f, k) => {
+      buf.write(f, at, 'latin1');
+      r.setSlot(k, at, at + f.length);
+      at += f.length;
+    });
+    const start = out.pos;
+    r.renderInto(out);
+    assert.ok(out.pos - start <= r.bound(), 'the body is within its bound');
+    out.commit();
+  }
+  out.flush();
+  // Split at the batches' line ends: constants may hold any byte, a newline too.
+  return batches.flatMap((b) => b.ends.map((end, i) => b.data.toString('latin1', i === 0 ? 0 : b.ends[i - 1], end - 1)));
+}
+
+/** A quoted field's inside: any bytes, each quote doubled. */
+const inside = fc.string({ unit: fc.oneof(byte.filter((c) => c !== '"'), fc.constantFrom('""', Buffer.from('中').toString('latin1'), '\\', '\n')), maxLength: 200 });
+
+test('a program writes its constants and each slot escaped, `""` read as one quote', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(fc.string({ unit: byte, maxLength: 30 }).map((s) => Buffer.from(s, 'latin1') as RenderStep), fc.nat(3)), { maxLength: 12 }),
+      fc.array(fc.array(inside, { minLength: 4, maxLength: 4 }), { minLength: 1, maxLength: 6 }),
+      fc.constantFrom(16, 65536),
+      (steps, rows, storeBytes) => {
+        const want = rows.map((fields) => steps.map((s) => (typeof s === 'number' ? expected(fields[s]!) : Buffer.from(s).toString('latin1'))).join(''));
+        assert.deepEqual(renderAll(steps, rows, storeBytes), want);
+      },
+    ),
+  );
+});
+
+test('the bytes kept when the store grows stay in place, and rendering follows the new buffer', () => {
+  const r = createCsvRenderer()!;
+  assert.equal(r.program([Buffer.from('<'), 0, Buffer.from('>')]), true);
+  const small = r.store.resize(65536, 0);
+  small.write('kept "" bytes', 0, 'latin1');
+  // Past the first pages of the memory, so the module's memory grows and its old views detach.
+  const big = r.store.resize(8 << 20, 13);
+  assert.equal(big.toString('latin1', 0, 13), 'kept "" bytes');
+  big.write('tail\n', (8 << 20) - 5, 'latin1');
+  r.setSlot(0, 0, 13);
+  const lines: string[] = [];
+  const out = createLineBatcher({ batchBytes: 64, binary: true, onBatch: (b) => lines.push(b.data.toString('latin1')) });
+  r.renderInto(out);
+  out.commit();
+  r.setSlot(0, (8 << 20) - 5, 8 << 20);
+  r.renderInto(out);
+  out.commit();
+  out.flush();
+  assert.equal(lines.join(''), '<kept \\" bytes>\n<tail\\n>\n');
+});
+
+test('a program with a slot past the last one is refused', () => {
+  const r = createCsvRenderer()!;
+  assert.equal(r.program([MAX_RENDER_SLOTS]), false);
+  assert.equal(r.program([MAX_RENDER_SLOTS - 1]), true);
+});
