@@ -13,7 +13,7 @@ import type { CsvRowBuilder } from '../sources/csv-rows.ts';
 import type { Row } from '../sources/row.ts';
 import { createCsvRenderer, RENDER_OUT_BYTES } from '../wasm/csv-render.ts';
 import type { IdRule } from './custom-id.ts';
-import { planSteps } from './json-plan.ts';
+import { planSteps, putBytes, putJsonString } from './json-plan.ts';
 import type { Preparer, RawBody } from './prepare.ts';
 import type { OnEmpty } from './template.ts';
 
@@ -30,9 +30,13 @@ interface Binding {
   readonly idColumn: number;
   /** Column of each template slot. */
   readonly slotColumns: readonly number[];
+  /** The id's slot in the program, or -1 when the id is written before it. */
+  readonly idSlot: number;
+  readonly head: Uint8Array;
 }
 
 const CLOSE = Uint8Array.of(0x7d); // }
+const QUOTE = Uint8Array.of(0x22);
 
 /** Null where the renderer cannot run; then every row takes the cells path. */
 export function createCsvRawRows(
@@ -55,8 +59,12 @@ export function createCsvRawRows(
     const idColumn = options.id?.column === undefined ? -1 : columns.indexOf(options.id.column);
     const slotColumns = fast.fields.map((f) => columns.indexOf(f));
     if ((options.id?.column !== undefined && idColumn < 0) || slotColumns.some((c) => c < 0)) return null;
-    if (!renderer!.program(planSteps(fast.plan, fast.mid, CLOSE))) return null;
-    return { columns, idColumn, slotColumns };
+    // An id from a column is one more slot: the whole line is rendered in one go. A `row-<n>`
+    // id is written here first, then the rest.
+    const idSlot = idColumn < 0 ? -1 : slotColumns.length;
+    const prefix = idSlot < 0 ? fast.mid : [fast.head, QUOTE, idSlot, QUOTE, fast.mid];
+    if (!renderer!.program(planSteps(fast.plan, prefix, CLOSE))) return null;
+    return { columns, idColumn, slotColumns, idSlot, head: fast.head };
   }
 
   // The record being prepared, for `body.row()`.
@@ -64,7 +72,13 @@ export function createCsvRawRows(
   let line = 0;
   let cellsOf: () => string[] = () => [];
   const body: RawBody = {
-    write: (o) => renderer.renderInto(o),
+    write(o, id) {
+      if (binding!.idSlot < 0) {
+        putBytes(o, binding!.head);
+        putJsonString(o, id);
+      }
+      renderer.renderInto(o);
+    },
     row: (): Row => ({ index, line, columns: binding!.columns, cells: cellsOf(), binary: true }),
   };
 
@@ -83,6 +97,7 @@ export function createCsvRawRows(
       if (start === end) return false;
       id = buf.toString('latin1', start, end);
       if (fields[k + 2] === CSV_FIELD_ESCAPED) id = id.replaceAll('""', '"');
+      renderer.setSlot(binding.idSlot, start, end);
     }
     for (let s = 0; s < slotColumns.length; s++) {
       const k = 3 * slotColumns[s]!;

@@ -56,7 +56,7 @@ export interface Preparer {
   prepareInto(row: Row, out: LineBatcher): void;
   /**
    * Rows whose id and body the caller wrote (lib/requests/csv-raw-rows.ts, once `fastBody` is
-   * bound): `body.write` puts the line's rest after the custom_id into `out`. Shard, size and
+   * bound): `body.write` puts the whole line (`head`, the id, `mid`, body, `}`) into `out`. Shard, size and
    * uniqueness then go as in `prepareInto`; `body.row()` gives the row for a reject. The caller
    * has left to `prepareInto` the rows whose id or template fields are empty.
    */
@@ -70,6 +70,8 @@ export interface Preparer {
 
 export interface FastBody {
   readonly plan: JsonPlan;
+  /** What comes before the custom_id in a line: `{"custom_id":`. */
+  readonly head: Uint8Array;
   /** The template's field paths, in slot order. */
   readonly fields: readonly string[];
   /** What comes between the custom_id and the body in a line: `,"body":` or the OpenAI frame. */
@@ -77,7 +79,7 @@ export interface FastBody {
 }
 
 export interface RawBody {
-  write(out: LineBatcher): void;
+  write(out: LineBatcher, id: string): void;
   row(): Row;
 }
 
@@ -204,7 +206,7 @@ export function createPreparer(options: PrepareOptions): Preparer {
       return !!fast;
     },
     get fastBody() {
-      return fast && { plan: fast.body.plan, fields: template.fields, mid: fast.midBytes };
+      return fast && { plan: fast.body.plan, head: HEAD_BYTES, fields: template.fields, mid: fast.midBytes };
     },
     prepareRawInto(index, line, id, out, body) {
       stats.rowsRead++;
@@ -212,9 +214,7 @@ export function createPreparer(options: PrepareOptions): Preparer {
         stats.otherShards++;
         return;
       }
-      putBytes(out, HEAD_BYTES);
-      putJsonString(out, id);
-      body.write(out);
+      body.write(out, id);
       const problem = commitInto(id, index, line, out);
       if (problem !== null) reject(body.row(), problem);
     },
