@@ -135,7 +135,7 @@ export async function prep(options: PrepOptions): Promise<PrepSummary> {
       threads > 1 && parallelCsvLinesApplies(csvOptions)
         ? parallelBatchLinesFromCsv({ ...csvOptions, threads, chunkBytes: options.pieceBytes })
         : // Into one file on the writer thread: 1 MiB batches in shared memory, handed over without a copy.
-          batchLinesFromCsv(writerThread && !split ? { ...csvOptions, sharedBatches: true, batchBytes: 1 << 20 } : csvOptions);
+          batchLinesFromCsv({ ...csvOptions, recycle: input.recycle, ...(writerThread && !split ? { sharedBatches: true, batchBytes: 1 << 20 } : {}) });
     stages.push(input.bytes, counted.stream, preparer);
     const stats = preparer.stats;
     if (options.onProgress) stages.push(progressTap(options.onProgress, bytesRead, () => stats.rowsRead, 1));

@@ -79,3 +79,30 @@ test('a consumer that reads inside push (paused mode, read() in readable) gets e
     assert.deepEqual(Buffer.concat(got), bytes);
   });
 });
+
+test('chunks given back are read into again, and the bytes still come in order', async () => {
+  await withTmpDir('ark-read-ahead-', async (dir) => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 5000 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 4 }), async (bytes, chunkBytes, depth) => {
+        const path = join(dir, 'f.bin');
+        writeFileSync(path, bytes);
+        const stream = createReadAhead(path, { chunkBytes, depth });
+        const copies: Buffer[] = [];
+        const seen = new Set<ArrayBufferLike>();
+        for await (const c of stream) {
+          const chunk = c as Buffer;
+          copies.push(Buffer.from(chunk));
+          seen.add(chunk.buffer);
+          stream.recycle(chunk);
+          // Given back twice, or a buffer that is not the stream's: ignored.
+          stream.recycle(chunk);
+          stream.recycle(Buffer.alloc(chunkBytes));
+        }
+        assert.deepEqual(Buffer.concat(copies), Buffer.from(bytes));
+        // Memory is reused: no more distinct buffers than reads in flight plus the free list.
+        assert.ok(seen.size <= depth + 3, `${seen.size} buffers for depth ${depth}`);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});

@@ -15,10 +15,24 @@ export interface BatchLinesFromCsvOptions extends CsvLinesOptions {
    * batches it completes on top of this. @default 4
    */
   readonly highWaterMark?: number;
+  /** Called with each input chunk once it has been consumed (the parser copies what it keeps): see ReadAhead.recycle. */
+  readonly recycle?: (chunk: Uint8Array) => void;
 }
 
 export function batchLinesFromCsv(options: BatchLinesFromCsvOptions): Transform & { readonly stats: PrepareStats } {
   const core = createCsvLines(options);
-  const stream = transformFromCore<LineBatch>(core, options.highWaterMark ?? 4);
+  const recycle = options.recycle;
+  const stream = transformFromCore<LineBatch>(
+    recycle === undefined
+      ? core
+      : {
+          push(chunk, emit) {
+            core.push(chunk, emit);
+            recycle(chunk);
+          },
+          end: (emit) => core.end(emit),
+        },
+    options.highWaterMark ?? 4,
+  );
   return Object.assign(stream, { stats: core.stats });
 }
