@@ -13,11 +13,11 @@ function expected(inside: string): string {
 
 /** Renders `steps` with slot k set to `fields[k]` (binary strings laid out in the store), through a batcher. */
 function renderAll(steps: readonly RenderStep[], rows: readonly (readonly string[])[], storeBytes: number): string[] {
-  const r = createCsvRenderer();
-  assert.ok(r, 'the wasm module is available on this Node');
-  assert.equal(r.program(steps), true);
   const batches: LineBatch[] = [];
   const out = createLineBatcher({ batchBytes: 256, binary: true, onBatch: (b) => batches.push(b) });
+  const r = createCsvRenderer(out);
+  assert.ok(r, 'the wasm module is available on this Node');
+  assert.equal(r.program(steps), true);
   let buf = r.store.resize(storeBytes, 0);
   for (const fields of rows) {
     const size = fields.reduce((n, f) => n + f.length, 0);
@@ -29,11 +29,13 @@ function renderAll(steps: readonly RenderStep[], rows: readonly (readonly string
       r.setSlot(k, at, at + f.length);
       at += f.length;
     });
-    const start = out.pos;
-    r.renderInto(out);
-    assert.ok(out.pos - start <= r.bound(), 'the body is within its bound');
-    out.commit();
+    r.lines.ensure(r.bound());
+    const start = r.lines.pos;
+    r.render();
+    assert.ok(r.lines.pos - start <= r.bound(), 'the body is within its bound');
+    r.lines.commit();
   }
+  r.lines.flush();
   out.flush();
   // Split at the batches' line ends: constants may hold any byte, a newline too.
   return batches.flatMap((b) => b.ends.map((end, i) => b.data.toString('latin1', i === 0 ? 0 : b.ends[i - 1], end - 1)));
@@ -56,29 +58,42 @@ test('a program writes its constants and each slot escaped, `""` read as one quo
   );
 });
 
-test('the bytes kept when the store grows stay in place, and rendering follows the new buffer', () => {
-  const r = createCsvRenderer()!;
+test('kept source bytes and lines not yet handed on stay put while the store grows and shrinks', () => {
+  const lines: string[] = [];
+  const out = createLineBatcher({ batchBytes: 64, binary: true, onBatch: (b) => lines.push(b.data.toString('latin1')) });
+  const r = createCsvRenderer(out)!;
   assert.equal(r.program([Buffer.from('<'), 0, Buffer.from('>')]), true);
+  const render = () => {
+    r.lines.ensure(r.bound());
+    r.render();
+    r.lines.commit();
+  };
   const small = r.store.resize(65536, 0);
   small.write('kept "" bytes', 0, 'latin1');
-  // Past the first pages of the memory, so the module's memory grows and its old views detach.
+  r.setSlot(0, 0, 13);
+  render();
+  // Past the first pages of the memory, so the module's memory grows and its old views detach;
+  // the output region moves up with the source, the line rendered above with it.
   const big = r.store.resize(8 << 20, 13);
   assert.equal(big.toString('latin1', 0, 13), 'kept "" bytes');
   big.write('tail\n', (8 << 20) - 5, 'latin1');
-  r.setSlot(0, 0, 13);
-  const lines: string[] = [];
-  const out = createLineBatcher({ batchBytes: 64, binary: true, onBatch: (b) => lines.push(b.data.toString('latin1')) });
-  r.renderInto(out);
-  out.commit();
   r.setSlot(0, (8 << 20) - 5, 8 << 20);
-  r.renderInto(out);
-  out.commit();
+  render();
+  // And back down, with a line in progress.
+  r.lines.ensure(2);
+  r.lines.buf[r.lines.pos++] = 0x78;
+  const again = r.store.resize(65536, 13);
+  assert.equal(again.toString('latin1', 0, 13), 'kept "" bytes');
+  r.setSlot(0, 0, 4);
+  r.render();
+  r.lines.commit();
+  r.lines.flush();
   out.flush();
-  assert.equal(lines.join(''), '<kept \\" bytes>\n<tail\\n>\n');
+  assert.equal(lines.join(''), '<kept \\" bytes>\n<tail\\n>\nx<kept>\n');
 });
 
 test('a program with a slot past the last one is refused', () => {
-  const r = createCsvRenderer()!;
+  const r = createCsvRenderer(createLineBatcher({ onBatch: () => {} }))!;
   assert.equal(r.program([MAX_RENDER_SLOTS]), false);
   assert.equal(r.program([MAX_RENDER_SLOTS - 1]), true);
 });

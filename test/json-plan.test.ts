@@ -92,6 +92,35 @@ test('a batcher hands on whole lines only, in order, however lines and batch siz
   );
 });
 
+test('lines added in bulk come out as if added one by one, cut into batches at line ends', () => {
+  const line = fc.string({ maxLength: 40 }).map((s) => s.replaceAll('\n', ' '));
+  fc.assert(
+    fc.property(fc.array(fc.array(line, { maxLength: 12 }), { maxLength: 6 }), fc.integer({ min: 1, max: 64 }), (groups, batchBytes) => {
+      const run = (bulk: boolean) => {
+        const batches: LineBatch[] = [];
+        const out = createLineBatcher({ batchBytes, onBatch: (b) => batches.push(b) });
+        for (const group of groups) {
+          if (!bulk) {
+            for (const l of group) out.add(l);
+            continue;
+          }
+          const src = Buffer.from(group.map((l) => `${l}\n`).join(''), 'utf8');
+          const ends: number[] = [];
+          let end = 0;
+          for (const l of group) ends.push((end += Buffer.byteLength(l) + 1));
+          // Stale entries past `count` must be ignored.
+          out.addLines(src, [...ends, 1e9], group.length);
+        }
+        out.flush();
+        return batches.map((b) => ({ data: b.data.toString('utf8'), ends: [...b.ends] }));
+      };
+      const bulk = run(true);
+      assert.equal(bulk.map((b) => b.data).join(''), groups.flat().map((l) => `${l}\n`).join(''));
+      assert.deepEqual(bulk, run(false));
+    }),
+  );
+});
+
 test('a rolled-back line leaves no trace, even when it had moved to a fresh buffer', () => {
   const batches: LineBatch[] = [];
   const out = createLineBatcher({ binary: true, batchBytes: 8, onBatch: (b) => batches.push(b) });

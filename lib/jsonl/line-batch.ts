@@ -64,10 +64,10 @@ export interface LineBatcherOptions {
 }
 
 /**
- * Gathers lines into batches. Lines come whole (`add`) or are written in place: a writer puts
- * bytes at `buf[pos…]` after `ensure`-ing room, then `commit`s the line (or `rollback`s it).
+ * Where lines are written in place: a writer puts bytes at `buf[pos…]` after `ensure`-ing room,
+ * then `commit`s the line (or `rollback`s it).
  */
-export interface LineBatcher {
+export interface LineWriter {
   /** The buffer the line in progress is written to; replaced by `ensure`. */
   readonly buf: Buffer;
   /** Next byte of the line in progress; the writer advances it. */
@@ -80,8 +80,17 @@ export interface LineBatcher {
   commit(): void;
   /** Drops the line in progress. */
   rollback(): void;
+}
+
+/** Gathers lines into batches. Lines come whole (`add`, `addLines`) or are written in place (LineWriter). */
+export interface LineBatcher extends LineWriter {
   /** Appends a whole line (no newline in it). */
   add(line: string): void;
+  /**
+   * Appends `count` whole lines, newlines included, from `src`: the first starts at 0, line i
+   * ends (exclusive) at `ends[i]`. Copied a batch's worth at a time. No line may be in progress.
+   */
+  addLines(src: Uint8Array, ends: readonly number[], count: number): void;
   /** Hands on the lines gathered so far, if any. */
   flush(): void;
   /** Takes a batch-sized buffer released elsewhere (memory that came back from another thread). */
@@ -138,6 +147,29 @@ class Batcher implements LineBatcher {
     this.ensure(size);
     this.pos += this.buf.write(line, this.pos, this.#binary ? 'latin1' : 'utf8');
     this.commit();
+  }
+
+  addLines(src: Uint8Array, ends: readonly number[], count: number): void {
+    let from = 0;
+    for (let i = 0; i < count; ) {
+      // The lines that fit before the batch is full.
+      const room = this.buf.length - this.pos;
+      let j = i;
+      while (j < count && ends[j]! - from <= room) j++;
+      if (j === i) {
+        // Not even the next one: a fresh batch (of its own size when the line is larger).
+        this.ensure(ends[i]! - from - 1);
+        continue;
+      }
+      const to = ends[j - 1]!;
+      this.buf.set(src.subarray(from, to), this.pos);
+      const shift = this.pos - from;
+      for (let k = i; k < j; k++) this.#ends.push(ends[k]! + shift);
+      this.pos += to - from;
+      this.start = this.pos;
+      from = to;
+      i = j;
+    }
   }
 
   #batch(buf: Buffer, end: number): Batch {

@@ -47,6 +47,8 @@ export function createCsvLines(options: CsvLinesOptions): CsvLinesCore {
   const parser = createCsvParser({ delimiter: options.delimiter, file, maxRecordBytes: options.maxRecordBytes, latin1: true, store: raw?.store, raw: raw?.onRaw });
   // One callback for the whole run: a closure made per chunk or per row costs more than it looks.
   const onRecord: OnCsvRecord = (cells, line, invalidUtf8) => {
+    // After the lines of the rows prepared from the bytes (a record that was not offered to them).
+    raw?.flush();
     const row = toRow(cells, line, invalidUtf8);
     if (row !== undefined) preparer.prepareInto(row, batcher);
   };
@@ -59,6 +61,7 @@ export function createCsvLines(options: CsvLinesOptions): CsvLinesCore {
     end(sink) {
       out = sink;
       parser.end(onRecord);
+      raw?.flush();
       batcher.flush();
     },
   };

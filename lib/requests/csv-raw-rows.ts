@@ -22,6 +22,8 @@ export interface CsvRawRows {
   readonly store: CsvBufferStore;
   /** The parser's raw record hook. */
   readonly onRaw: OnRawCsvRecord;
+  /** Hands the lines gathered so far to the batcher: before any row goes there another way, and at the end. */
+  flush(): void;
 }
 
 interface Binding {
@@ -45,8 +47,9 @@ export function createCsvRawRows(
   preparer: Preparer,
   out: LineBatcher,
 ): CsvRawRows | null {
-  const renderer = createCsvRenderer();
+  const renderer = createCsvRenderer(out);
   if (renderer === null) return null;
+  const lines = renderer.lines;
   const strictEmpty = (options.onEmpty ?? 'keep') !== 'keep';
   // undefined until the preparer is bound; null when rows cannot be prepared here.
   let binding: Binding | null | undefined;
@@ -67,19 +70,27 @@ export function createCsvRawRows(
     return { columns, idColumn, slotColumns, idSlot, head: fast.head };
   }
 
-  // The record being prepared, for `body.row()`.
+  // The record being prepared: for `body.row()`, and the room its line may need.
   let index = 0;
   let line = 0;
   let cellsOf: () => string[] = () => [];
+  let need = 0;
   const body: RawBody = {
     write(o, id) {
+      o.ensure(need);
       if (binding!.idSlot < 0) {
         putBytes(o, binding!.head);
         putJsonString(o, id);
       }
-      renderer.renderInto(o);
+      renderer.render();
     },
     row: (): Row => ({ index, line, columns: binding!.columns, cells: cellsOf(), binary: true }),
+  };
+
+  /** Leaves the record to the cells path, after the lines before it. */
+  const decline = (): false => {
+    lines.flush();
+    return false;
   };
 
   const onRaw: OnRawCsvRecord = (buf, fields, count, recordLine, cells) => {
@@ -87,14 +98,15 @@ export function createCsvRawRows(
       binding = bind();
       if (binding === undefined) return false;
     }
-    if (binding === null || count !== binding.columns.length) return false;
+    if (binding === null) return false;
+    if (count !== binding.columns.length) return decline();
     const { idColumn, slotColumns } = binding;
     let id = '';
     if (idColumn >= 0) {
       const k = 3 * idColumn;
       const start = fields[k]!;
       const end = fields[k + 1]!;
-      if (start === end) return false;
+      if (start === end) return decline();
       id = buf.toString('latin1', start, end);
       if (fields[k + 2] === CSV_FIELD_ESCAPED) id = id.replaceAll('""', '"');
       renderer.setSlot(binding.idSlot, start, end);
@@ -103,16 +115,19 @@ export function createCsvRawRows(
       const k = 3 * slotColumns[s]!;
       const start = fields[k]!;
       const end = fields[k + 1]!;
-      if (strictEmpty && start === end) return false;
+      if (strictEmpty && start === end) return decline();
       renderer.setSlot(s, start, end);
     }
-    if (renderer.bound() > RENDER_OUT_BYTES) return false;
+    // A `row-<n>` id is at most 20 chars, none escaped.
+    need = renderer.bound() + (binding.idSlot < 0 ? binding.head.length + 22 : 0);
+    if (need >= RENDER_OUT_BYTES) return decline();
     index = toRow.nextIndex();
+    if (idColumn < 0) id = `row-${index}`;
     line = recordLine;
     cellsOf = cells;
-    preparer.prepareRawInto(index, line, idColumn >= 0 ? id : `row-${index}`, out, body);
+    preparer.prepareRawInto(index, line, id, lines, body);
     return true;
   };
 
-  return { store: renderer.store, onRaw };
+  return { store: renderer.store, onRaw, flush: () => lines.flush() };
 }

@@ -19,7 +19,7 @@
  * enums, typed values of records) makes the plan not invariant, and the caller validates each
  * row with ajv as before.
  */
-import type { LineBatcher } from '../jsonl/line-batch.ts';
+import type { LineBatcher, LineWriter } from '../jsonl/line-batch.ts';
 import type { TemplateNode } from './template.ts';
 import { valueToText } from './fields.ts';
 import { escapeBinaryWasm, wasmEscapeAvailable } from '../wasm/json-escape.ts';
@@ -206,19 +206,19 @@ export function planSteps(plan: JsonPlan, prefix: Uint8Array | readonly (Uint8Ar
 }
 
 /** Bytes written as they are. */
-export function putBytes(out: LineBatcher, b: Uint8Array): void {
+export function putBytes(out: LineWriter, b: Uint8Array): void {
   out.ensure(b.length);
   out.pos = copyBytes(b, out.buf, out.pos);
 }
 
 /** A binary string written as it is. */
-export function putRaw(out: LineBatcher, s: string): void {
+export function putRaw(out: LineWriter, s: string): void {
   out.ensure(s.length);
   out.pos = copyLatin1(s, out.buf, out.pos);
 }
 
 /** A binary string as a JSON string literal, byte-identical to `JSON.stringify(s)`. */
-export function putJsonString(out: LineBatcher, s: string): void {
+export function putJsonString(out: LineWriter, s: string): void {
   out.ensure(6 * s.length + 2);
   const buf = out.buf;
   let pos = out.pos;

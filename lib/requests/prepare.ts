@@ -9,7 +9,7 @@ import { shardOf, type ShardSpec } from './shard.ts';
 import { estimateBodyTokens } from './tokens.ts';
 import { makeBatchLine } from './targets.ts';
 import { latin1Bytes, putBytes, putJsonString, type JsonPlan } from './json-plan.ts';
-import type { LineBatcher } from '../jsonl/line-batch.ts';
+import type { LineBatcher, LineWriter } from '../jsonl/line-batch.ts';
 import { compileTemplate, type JsonBodyRenderer, type RenderFailure } from './template.ts';
 
 export interface PrepareOptions extends BuildOptions, RejectPolicyOptions, Omit<CheckerOptions, 'file' | 'trustedBody'> {
@@ -60,7 +60,7 @@ export interface Preparer {
    * uniqueness then go as in `prepareInto`; `body.row()` gives the row for a reject. The caller
    * has left to `prepareInto` the rows whose id or template fields are empty.
    */
-  prepareRawInto(index: number, line: number, id: string, out: LineBatcher, body: RawBody): void;
+  prepareRawInto(index: number, line: number, id: string, out: LineWriter, body: RawBody): void;
   readonly stats: PrepareStats;
   /** After the first readable row: whether lines go through the precompiled plan with the schema checked once. */
   readonly precompiled: boolean;
@@ -79,7 +79,7 @@ export interface FastBody {
 }
 
 export interface RawBody {
-  write(out: LineBatcher, id: string): void;
+  write(out: LineWriter, id: string): void;
   row(): Row;
 }
 
@@ -187,7 +187,7 @@ export function createPreparer(options: PrepareOptions): Preparer {
   }
 
   /** Size and uniqueness of the line in progress: commits it, or rolls it back and returns why. */
-  function commitInto(id: string, index: number, line: number | undefined, out: LineBatcher): ArkBatchError | null {
+  function commitInto(id: string, index: number, line: number | undefined, out: LineWriter): ArkBatchError | null {
     const bytes = out.pos - out.start;
     const problem = checker.admit(id, bytes, { row: index, line, binary: true });
     if (problem !== null) {

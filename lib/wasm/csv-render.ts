@@ -1,15 +1,18 @@
 /**
  * Batch-line bodies written straight from CSV bytes, in wasm: the CSV parser keeps its buffer in
  * this module's memory (the `store`), and one call per row runs a program of constants and
- * fields that writes the body, escaping each field in place (`""` read as one quote). Only the
- * finished body is copied out. On the plain path every cell became a JS string first: a record
- * decode, a slice per cell, the `""` unescape and a copy into wasm memory for the escape.
+ * fields that writes the line, escaping each field in place (`""` read as one quote). Lines
+ * gather in the module's memory and go to the line batcher a region at a time: a copy per row
+ * into the (shared) batch memory cost ~110 ns. On the plain path every cell became a JS string
+ * first: a record decode, a slice per cell, the `""` unescape and a copy into wasm for the escape.
  *
  * Memory: tables | field slots | source (the parser's buffer) | output | program. The source
- * grows when the parser asks; the output is fixed, and a row whose body may not fit takes the
- * plain path. The memory only grows inside `store.resize`, never while the parser scans a buffer.
+ * grows when the parser asks (the output and program move up); the output is fixed, and a row
+ * whose line may not fit takes the plain path. The memory only grows inside `store.resize`,
+ * never while the parser scans a buffer.
  */
-import type { LineBatcher } from '../jsonl/line-batch.ts';
+import { ArkBatchError } from '../errors.ts';
+import type { LineBatcher, LineWriter } from '../jsonl/line-batch.ts';
 import type { CsvBufferStore } from '../sources/csv-parser.ts';
 import { escapeInstance, growTo, TABLE_BYTES, type EscapeExports } from './json-escape.ts';
 
@@ -18,7 +21,7 @@ export type RenderStep = Uint8Array | number;
 
 /** Field slots a program can use. */
 export const MAX_RENDER_SLOTS = 256;
-/** Largest body the output region takes: a row whose bound is larger is rendered the plain way. */
+/** The output region: a row whose line may be larger is rendered the plain way. */
 export const RENDER_OUT_BYTES = 1 << 22;
 
 const SLOTS = TABLE_BYTES;
@@ -29,22 +32,75 @@ const SLACK = 16;
 export interface CsvRenderer {
   /** The CSV parser's buffer store: its buffers live in the module's memory. */
   readonly store: CsvBufferStore;
+  /**
+   * Where lines are written: the module's output region, from which whole lines go to the
+   * target batcher many at a time (`flush`, or `ensure` when the region is full).
+   */
+  readonly lines: LineWriter & { flush(): void };
   /** Sets the program (once, before the first render). Returns false when it has too many slots. */
   program(steps: readonly RenderStep[]): boolean;
   /** Slot `k` reads `[start, end)` of the store's current buffer. */
   setSlot(k: number, start: number, end: number): void;
-  /** The most bytes the body can take with the slots as set. */
+  /** The most bytes the program can write with the slots as set. */
   bound(): number;
-  /** Writes the body at `out.pos` (the caller checked that `bound` is within RENDER_OUT_BYTES). */
-  renderInto(out: LineBatcher): void;
+  /** Runs the program at `lines.pos` (after `lines.ensure(bound())`). */
+  render(): void;
 }
 
-/** A renderer with a memory of its own, or null where the module cannot run (a Node without WebAssembly). */
-export function createCsvRenderer(): CsvRenderer | null {
+/** Writes lines in the module's output region; hands whole ones to `target`. */
+class StagedLines implements LineWriter {
+  buf: Buffer = Buffer.alloc(0);
+  pos = 0;
+  start = 0;
+  readonly #ends: number[] = [];
+  #count = 0;
+  readonly #target: LineBatcher;
+
+  constructor(target: LineBatcher) {
+    this.#target = target;
+  }
+
+  ensure(extra: number): void {
+    if (this.pos + extra < this.buf.length) return;
+    this.flush();
+    if (this.pos + extra >= this.buf.length) {
+      throw new ArkBatchError('E_INTEGRITY', `a line of ${this.pos + extra} bytes was rendered in wasm, past its ${this.buf.length}-byte region`);
+    }
+  }
+
+  commit(): void {
+    this.buf[this.pos++] = 0x0a;
+    this.#ends[this.#count++] = this.pos;
+    this.start = this.pos;
+  }
+
+  rollback(): void {
+    this.pos = this.start;
+  }
+
+  /** Hands the whole lines on; the line in progress, if any, moves to the front. */
+  flush(): void {
+    if (this.#count > 0) {
+      this.#target.addLines(this.buf, this.#ends, this.#count);
+      this.#count = 0;
+    }
+    if (this.start > 0) {
+      this.buf.copyWithin(0, this.start, this.pos);
+      this.pos -= this.start;
+      this.start = 0;
+    }
+  }
+}
+
+/**
+ * A renderer with a memory of its own whose lines go to `target`, or null where the module
+ * cannot run (a Node without WebAssembly).
+ */
+export function createCsvRenderer(target: LineBatcher): CsvRenderer | null {
   const wasm: EscapeExports | null = escapeInstance();
   if (wasm === null) return null;
   const { memory, render } = wasm;
-  let bytes = new Uint8Array(memory.buffer);
+  const lines = new StagedLines(target);
   let words = new Int32Array(memory.buffer);
   let sourceBytes = 0;
   let outAt = 0;
@@ -54,16 +110,21 @@ export function createCsvRenderer(): CsvRenderer | null {
   let constBytes = 0;
   let slotSteps: number[] = [];
 
-  /** Places output and program after a source of `size` bytes and writes the program there. */
+  /** Places output and program after a source of `size` bytes, moving what the output holds. */
   function layout(size: number): void {
+    const oldOut = outAt;
     sourceBytes = size;
     outAt = align(SOURCE + size);
     progAt = align(outAt + RENDER_OUT_BYTES + SLACK);
     const consts = steps.filter((s): s is Uint8Array => typeof s !== 'number');
     let at = progAt + 12 * steps.length;
     growTo(memory, at + consts.reduce((n, c) => n + c.length, 0));
-    bytes = new Uint8Array(memory.buffer);
+    const bytes = new Uint8Array(memory.buffer);
     words = new Int32Array(memory.buffer);
+    // The lines not yet handed on (the source never reaches into them: the parser keeps only
+    // what it had, and fills the rest after this returns).
+    if (oldOut !== 0 && lines.pos > 0) bytes.copyWithin(outAt, oldOut, oldOut + lines.pos);
+    lines.buf = Buffer.from(memory.buffer, outAt, RENDER_OUT_BYTES);
     let w = progAt >> 2;
     for (const step of steps) {
       if (typeof step === 'number') {
@@ -83,6 +144,7 @@ export function createCsvRenderer(): CsvRenderer | null {
   layout(0);
 
   return {
+    lines,
     store: {
       resize(size, keep) {
         // The kept bytes are already at SOURCE: a grown memory keeps its contents.
@@ -113,12 +175,8 @@ export function createCsvRenderer(): CsvRenderer | null {
       }
       return n;
     },
-    renderInto(out) {
-      const end = render(progAt, progEnd, SLOTS, outAt);
-      const n = end - outAt;
-      out.ensure(n);
-      out.buf.set(bytes.subarray(outAt, end), out.pos);
-      out.pos += n;
+    render() {
+      lines.pos = render(progAt, progEnd, SLOTS, outAt + lines.pos) - outAt;
     },
   };
 }
