@@ -7,6 +7,8 @@ import { stringify as csvStringifySync } from 'csv-stringify/sync';
 import fc from 'fast-check';
 import { createCsvParser, CSV_PARSE_REFERENCE_OPTIONS, type CsvParserOptions } from '../lib/sources/csv-parser.ts';
 import { ArkBatchError } from '../lib/errors.ts';
+import { createLineBatcher } from '../lib/jsonl/line-batch.ts';
+import { createCsvRenderer } from '../lib/wasm/csv-render.ts';
 
 interface Rec {
   cells: string[];
@@ -302,4 +304,53 @@ test('the benchmark dataset reads back as the generated rows, like csv-parse rea
   assert.deepEqual(cells, csvParseSync(buf, CSV_PARSE_REFERENCE_OPTIONS));
   assert.deepEqual(cells.slice(1), rows.map((r) => [r.id, String(r.int), String(r.float), r.category, r.text]));
   assert.ok(rows.some((r) => r.text.includes('\n')) && rows.some((r) => r.text.includes('"')) && rows.some((r) => /[\u4e00-\u9fff]/.test(r.text)));
+});
+
+// ---- native framing (the wasm store of lib/wasm/csv-render.ts) ----------------------------------
+
+/** Records with their byte offsets, or the error, with or without the native framing. */
+function framed(chunks: readonly Uint8Array[], opts: CsvParserOptions, native: boolean) {
+  const records: unknown[] = [];
+  const store = native ? createCsvRenderer(createLineBatcher({ onBatch: () => {} }))!.store : undefined;
+  try {
+    const parser = createCsvParser({ ...opts, store });
+    const onRecord = (cells: string[], line: number, invalidUtf8: boolean, offset: number) => records.push({ cells, line, invalidUtf8, offset });
+    for (const chunk of chunks) parser.push(chunk, onRecord);
+    parser.end(onRecord);
+    return { records, line: parser.line };
+  } catch (error) {
+    return { records, error: error instanceof ArkBatchError ? `${error.code} ${error.message} line=${error.line}` : String(error) };
+  }
+}
+
+const longCellArb = fc.oneof(
+  cellArb,
+  fc.string({ unit: fc.constantFrom('a', 'b', ' ', ',', '"', '\r', '\n', '\r\n', 'é', '中', '😀', '\u0080'), maxLength: 70 }),
+  fc.string({ unit: fc.constantFrom('x', 'y', '中'), minLength: 14, maxLength: 40 }),
+);
+
+test('property: the native framing gives the same records, lines, offsets and errors as the scan, in any chunking', () => {
+  const clean = fc
+    .tuple(fc.array(fc.array(fc.record({ value: longCellArb, forceQuote: fc.boolean() }), { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 8 }), dialectArb)
+    .map(([rows, d]) => ({ delimiter: d.delimiter as string, buf: Buffer.from(writeCsv(rows, d).text) }));
+  const dirty = fc
+    .array(fc.constantFrom('a', 'é', ' ', ',', '"', '""', '\n', '\r\n', '\r', '中', 'xxxxxxxxxxxxxxxxxx', '\n\n', '\xff'), { maxLength: 40 })
+    .map((tokens) => ({ delimiter: ',', buf: Buffer.from(tokens.map((t) => (t === '\xff' ? '\u0000' : t)).join('')) }))
+    .map(({ delimiter, buf }) => ({ delimiter, buf: Buffer.from(buf.map((b) => (b === 0 ? 0xff : b))) }));
+  const arb = fc
+    .oneof(clean, dirty)
+    .chain(({ delimiter, buf }) => fc.record({ delimiter: fc.constant(delimiter), buf: fc.constant(buf), cuts: cutsArb(buf.length), latin1: fc.boolean() }));
+  fc.assert(
+    fc.property(arb, ({ delimiter, buf, cuts, latin1 }) => {
+      const chunks = splitAt(buf, cuts);
+      assert.deepEqual(framed(chunks, { delimiter, latin1 }, true), framed(chunks, { delimiter, latin1 }, false));
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('the native framing honours maxRecordBytes and a 10 MB field like the scan', () => {
+  const big = `a,"${'x"",\n'.repeat(2_500_000)}"\nb,c\n`;
+  const chunks = splitAt(Buffer.from(big), Array.from({ length: 200 }, (_, i) => i * 65536));
+  for (const opts of [{}, { maxRecordBytes: 1_000_000 }]) assert.deepEqual(framed(chunks, opts, true), framed(chunks, opts, false));
 });

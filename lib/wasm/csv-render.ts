@@ -25,7 +25,10 @@ export const MAX_RENDER_SLOTS = 256;
 export const RENDER_OUT_BYTES = 1 << 22;
 
 const SLOTS = TABLE_BYTES;
-const SOURCE = SLOTS + 8 * MAX_RENDER_SLOTS;
+/** The record table of `store.records` (see CsvBufferStore.records). */
+const RECORDS = SLOTS + 8 * MAX_RENDER_SLOTS;
+const RECORDS_BYTES = 1 << 18;
+const SOURCE = RECORDS + RECORDS_BYTES;
 /** The escape loop may write 16 bytes past the end of what it writes. */
 const SLACK = 16;
 
@@ -99,7 +102,8 @@ class StagedLines implements LineWriter {
 export function createCsvRenderer(target: LineBatcher): CsvRenderer | null {
   const wasm: EscapeExports | null = escapeInstance();
   if (wasm === null) return null;
-  const { memory, render } = wasm;
+  const { memory, render, records } = wasm;
+  let table = new Int32Array(0);
   const lines = new StagedLines(target);
   let words = new Int32Array(memory.buffer);
   let sourceBytes = 0;
@@ -121,6 +125,7 @@ export function createCsvRenderer(target: LineBatcher): CsvRenderer | null {
     growTo(memory, at + consts.reduce((n, c) => n + c.length, 0));
     const bytes = new Uint8Array(memory.buffer);
     words = new Int32Array(memory.buffer);
+    table = new Int32Array(memory.buffer, RECORDS, RECORDS_BYTES >> 2);
     // The lines not yet handed on (the source never reaches into them: the parser keeps only
     // what it had, and fills the rest after this returns).
     if (oldOut !== 0 && lines.pos > 0) bytes.copyWithin(outAt, oldOut, oldOut + lines.pos);
@@ -151,6 +156,10 @@ export function createCsvRenderer(target: LineBatcher): CsvRenderer | null {
         if (keep > size) throw new RangeError(`Expected to keep at most ${size} bytes, got ${keep}`);
         layout(size);
         return Buffer.from(memory.buffer, SOURCE, size);
+      },
+      records(from, to, delimiter) {
+        records(SOURCE, from, to, delimiter, RECORDS, RECORDS + RECORDS_BYTES);
+        return table;
       },
     },
     program(next) {

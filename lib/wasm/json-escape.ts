@@ -20,6 +20,7 @@ const BYTES = OUT + 6 * CHUNK + 16;
 
 type EscapeFn = (src: number, len: number, dst: number) => number;
 type RenderFn = (op: number, opEnd: number, fields: number, dst: number) => number;
+type RecordsFn = (base: number, from: number, to: number, delimiter: number, table: number, tableEnd: number) => number;
 
 /**
  * Buffer#latin1Write: what `write(s, offset, length, 'latin1')` ends in, without its argument
@@ -41,6 +42,7 @@ export interface EscapeExports {
   readonly memory: WasmMemory;
   readonly escape: EscapeFn;
   readonly render: RenderFn;
+  readonly records: RecordsFn;
 }
 
 const WASM_PAGE = 65536;
