@@ -12,9 +12,9 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ArkBatchError, serializeError, type SerializedError } from '../errors.ts';
 import { createLineBatcher, type LineBatch } from '../jsonl/line-batch.ts';
-import { createCsvParser, type OnCsvRecord } from '../sources/csv-parser.ts';
+import { createCsvParser, type OnCsvRecord, type OnRawCsvRecord } from '../sources/csv-parser.ts';
 import { createCsvRowBuilder } from '../sources/csv-rows.ts';
-import type { Row } from '../sources/row.ts';
+import { createCsvRawRows } from './csv-raw-rows.ts';
 import type { Reject } from '../validate/rejects.ts';
 import { createPreparer, type PrepareOptions } from './prepare.ts';
 
@@ -92,7 +92,12 @@ export function createPieceHandler(init: CsvWorkerInit): (m: ToWorker) => FromWo
   let rejects: { reject: Reject; error: SerializedError }[] = [];
   let outcomes = new Uint8Array(1024);
   let nOutcomes = 0;
-  let current: Row | undefined;
+  // The row being prepared: its line, and the counts before it (to tell its outcome).
+  let currentLine = 0;
+  let linesBefore = 0;
+  let rejectedBefore = 0;
+  let skippedBefore = 0;
+  let otherShardsBefore = 0;
   const preparer = createPreparer({
     ...init.prepare,
     ids: {
@@ -100,7 +105,7 @@ export function createPieceHandler(init: CsvWorkerInit): (m: ToWorker) => FromWo
         ids += id;
         idLengths.push(id.length);
         rows.push(row);
-        lineNumbers.push(current?.line ?? 0);
+        lineNumbers.push(currentLine);
         return null;
       },
     },
@@ -112,36 +117,71 @@ export function createPieceHandler(init: CsvWorkerInit): (m: ToWorker) => FromWo
   let batches: LineBatch[] = [];
   const batcher = createLineBatcher({ batchBytes: init.batchBytes, binary: true, onBatch: (b) => batches.push(b) });
 
+  const stats = preparer.stats;
+  const beforeRow = (line: number): void => {
+    currentLine = line;
+    linesBefore = idLengths.length;
+    rejectedBefore = rejects.length;
+    skippedBefore = stats.skipped;
+    otherShardsBefore = stats.otherShards;
+  };
+  const afterRow = (index: number): void => {
+    if (nOutcomes === outcomes.length) {
+      const more = new Uint8Array(2 * nOutcomes);
+      more.set(outcomes);
+      outcomes = more;
+    }
+    if (idLengths.length > linesBefore) outcomes[nOutcomes++] = WRITTEN;
+    else if (rejects.length > rejectedBefore) outcomes[nOutcomes++] = REJECTED;
+    else if (stats.skipped > skippedBefore) outcomes[nOutcomes++] = SKIPPED;
+    else if (stats.otherShards > otherShardsBefore) outcomes[nOutcomes++] = OTHER_SHARD;
+    else throw new ArkBatchError('E_INTEGRITY', 'a row left no outcome', { file, row: index });
+  };
+
+  // The piece being prepared: its row builder, and the records framed so far.
+  let toRow = createCsvRowBuilder({ header: init.header, file, latin1: true });
+  let records = 0;
+  let skipFirst = false;
+  // Rows straight from the bytes, as on one thread (lib/requests/csv-raw-rows.ts); every piece's
+  // row builder in turn, through this stand-in.
+  const pieceRows = {
+    get columns() {
+      return toRow.columns;
+    },
+    nextIndex: () => (rawIndex = toRow.nextIndex()),
+  };
+  let rawIndex = 0;
+  const raw = createCsvRawRows(init.prepare, pieceRows, preparer, batcher);
+  const onRaw: OnRawCsvRecord | undefined =
+    raw === null
+      ? undefined
+      : (buf, fields, count, line, cells) => {
+          if (records === 0 && skipFirst) return false;
+          beforeRow(line);
+          if (!raw.onRaw(buf, fields, count, line, cells)) return false;
+          records++;
+          afterRow(rawIndex);
+          return true;
+        };
+  const onRecord: OnCsvRecord = (cells, line, invalid) => {
+    if (records++ === 0 && skipFirst) return;
+    raw?.flush();
+    const row = toRow(cells, line, invalid);
+    if (row === undefined) return;
+    beforeRow(line);
+    preparer.prepareInto(row, batcher);
+    afterRow(row.index);
+  };
+
   // One parser for all pieces: a new one would take a new piece-sized buffer each time.
-  const parser = createCsvParser({ delimiter: init.delimiter, file, maxRecordBytes: init.maxRecordBytes, latin1: true });
+  const parser = createCsvParser({ delimiter: init.delimiter, file, maxRecordBytes: init.maxRecordBytes, latin1: true, store: raw?.store, raw: onRaw });
   return (m) => {
     for (const b of m.spare) batcher.adopt(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
     let error: unknown;
-    const stats = preparer.stats;
     parser.reset({ bom: m.first, startLine: m.lineOffset + 1 });
-    const toRow = createCsvRowBuilder({ header: init.header, file, latin1: true, columns: m.columns, rowOffset: m.rowOffset });
-    let records = 0;
-    const onRecord: OnCsvRecord = (cells, line, invalid) => {
-      if (records++ === 0 && m.skipFirst) return;
-      const row = toRow(cells, line, invalid);
-      if (row === undefined) return;
-      current = row;
-      const lines = idLengths.length;
-      const rejected = rejects.length;
-      const skipped = stats.skipped;
-      const otherShards = stats.otherShards;
-      preparer.prepareInto(row, batcher);
-      if (nOutcomes === outcomes.length) {
-        const more = new Uint8Array(2 * nOutcomes);
-        more.set(outcomes);
-        outcomes = more;
-      }
-      if (idLengths.length > lines) outcomes[nOutcomes++] = WRITTEN;
-      else if (rejects.length > rejected) outcomes[nOutcomes++] = REJECTED;
-      else if (stats.skipped > skipped) outcomes[nOutcomes++] = SKIPPED;
-      else if (stats.otherShards > otherShards) outcomes[nOutcomes++] = OTHER_SHARD;
-      else throw new ArkBatchError('E_INTEGRITY', 'a row left no outcome', { file, row: row.index });
-    };
+    toRow = createCsvRowBuilder({ header: init.header, file, latin1: true, columns: m.columns, rowOffset: m.rowOffset });
+    records = 0;
+    skipFirst = m.skipFirst;
     try {
       const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
       parser.push(data, onRecord);
@@ -153,6 +193,7 @@ export function createPieceHandler(init: CsvWorkerInit): (m: ToWorker) => FromWo
     } catch (err) {
       error = err;
     }
+    raw?.flush();
     batcher.flush();
     const out = batches.map((b) => ({ data: b.data, ends: b.ends }));
     const reply: FromWorker = {
@@ -174,7 +215,6 @@ export function createPieceHandler(init: CsvWorkerInit): (m: ToWorker) => FromWo
     lineNumbers = [];
     rejects = [];
     nOutcomes = 0;
-    current = undefined;
     return reply;
   };
 }

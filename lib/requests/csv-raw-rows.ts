@@ -22,7 +22,10 @@ export interface CsvRawRows {
   readonly store: CsvBufferStore;
   /** The parser's raw record hook. */
   readonly onRaw: OnRawCsvRecord;
-  /** Hands the lines gathered so far to the batcher: before any row goes there another way, and at the end. */
+  /**
+   * Hands the lines gathered so far to the batcher: before any row goes there another way, and
+   * at the end. A line left half-written by an error is dropped.
+   */
   flush(): void;
 }
 
@@ -43,7 +46,7 @@ const QUOTE = Uint8Array.of(0x22);
 /** Null where the renderer cannot run; then every row takes the cells path. */
 export function createCsvRawRows(
   options: { readonly id?: IdRule; readonly onEmpty?: OnEmpty },
-  toRow: CsvRowBuilder,
+  toRow: Pick<CsvRowBuilder, 'columns' | 'nextIndex'>,
   preparer: Preparer,
   out: LineBatcher,
 ): CsvRawRows | null {
@@ -129,5 +132,12 @@ export function createCsvRawRows(
     return true;
   };
 
-  return { store: renderer.store, onRaw, flush: () => lines.flush() };
+  return {
+    store: renderer.store,
+    onRaw,
+    flush() {
+      lines.rollback();
+      lines.flush();
+    },
+  };
 }
