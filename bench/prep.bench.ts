@@ -255,7 +255,13 @@ export async function runPrepBench(rowCounts: readonly number[], only?: readonly
 /** `[rows…] [--only=cli-csv,lib-csv-per-row,…]` (contender names with dashes for spaces) */
 export function parseArgs(args: readonly string[]): [number[], Contender[] | undefined] {
   const only = args.find((a) => a.startsWith('--only='));
-  const counts = args.filter((a) => !a.startsWith('--')).map(Number);
+  const counts = args
+    .filter((a) => !a.startsWith('--'))
+    .map((a) => {
+      const n = Number(a.replaceAll('_', ''));
+      if (!Number.isSafeInteger(n) || n < 1) throw new Error(`Expected row counts as positive integers (e.g. 1000000), got ${JSON.stringify(a)}`);
+      return n;
+    });
   const slug = (c: string) => c.replaceAll(' ', '-');
   const picked = only?.slice('--only='.length).split(',').map((arg) => {
     const c = CONTENDERS.find((k) => slug(k) === arg);

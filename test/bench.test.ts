@@ -77,3 +77,10 @@ test('bench --stages join joins a seeded shuffled job output back onto every syn
   assert.equal(r!.runs[0]!.rows, 500);
   assert.ok(r!.runs[0]!.bytesOut > 0);
 });
+
+test('the bench takes row counts as positive integers and refuses anything else', async () => {
+  const { parseArgs } = await import('../bench/prep.bench.ts');
+  assert.deepEqual(parseArgs(['1_000', '20', '--only=cli-csv']), [[1000, 20], ['cli csv']]);
+  assert.deepEqual(parseArgs([]), [[1_000_000], undefined]);
+  for (const bad of ['abc', '0', '-5', '1.5']) assert.throws(() => parseArgs([bad]), /positive integers/);
+});
