@@ -7,10 +7,10 @@
  * region, and one more copy takes it out. Escapes are per byte, so a long string is done in
  * pieces of CHUNK bytes with the same result.
  */
-import { WASM_BASE64 } from './json-escape.wasm.ts';
+import { WASM_BASE64 } from './csv-json.wasm.ts';
 
 const HEX_AT = 256;
-/** Memory below this is the module's tables (see json-escape.wat). */
+/** Memory below this is the module's tables (see csv-json.wat). */
 export const TABLE_BYTES = 1024;
 const IN = TABLE_BYTES;
 const CHUNK = 64 * 1024;

@@ -1,8 +1,10 @@
-;; JSON string escaping of UTF-8 bytes, 16 at a time (wasm SIMD): the body of a JSON string
-;; literal, byte-identical to what JSON.stringify writes between the quotes for the same text.
-;; Bytes >= 0x80 (UTF-8 sequences) pass through; only < 0x20, '"' and '\' are escaped.
-;; `render` writes a whole line body from a program of constants and CSV fields in place.
-;; Compiled by scripts/build-wasm.ts into json-escape.wasm.ts; lib/wasm/json-escape.ts and
+;; The byte work of prep, on wasm SIMD: CSV in, JSON out.
+;; - `escape`: JSON string escaping of UTF-8 bytes, 16 at a time: the body of a JSON string literal,
+;;   byte-identical to what JSON.stringify writes between the quotes for the same text. Bytes
+;;   >= 0x80 (UTF-8 sequences) pass through; only < 0x20, '"' and '\' are escaped.
+;; - `render`: a whole batch line from a program of constants and CSV fields, escaped in place.
+;; - `records`: framing of whole, plain CSV records (the JS parser does everything else).
+;; Compiled by scripts/build-wasm.ts into csv-json.wasm.ts; lib/wasm/json-escape.ts and
 ;; lib/wasm/csv-render.ts drive it.
 (module
   ;; [0, 256): for each byte, 0 when it is written as it is, else the letter after the backslash
