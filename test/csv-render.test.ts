@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createLineBatcher, type LineBatch } from '../lib/jsonl/line-batch.ts';
-import { createCsvRenderer, MAX_RENDER_SLOTS, type RenderStep } from '../lib/wasm/csv-render.ts';
+import { createCsvRenderer, MAX_PROGRAM_BYTES, MAX_RENDER_SLOTS, type RenderStep } from '../lib/wasm/csv-render.ts';
 
 const byte = fc.integer({ min: 0, max: 255 }).map((c) => String.fromCharCode(c));
 
@@ -92,8 +92,23 @@ test('kept source bytes and lines not yet handed on stay put while the store gro
   assert.equal(lines.join(''), '<kept \\" bytes>\n<tail\\n>\nx<kept>\n');
 });
 
-test('a program with a slot past the last one is refused', () => {
+test('a program with a slot past the last one, or too many bytes, is refused', () => {
   const r = createCsvRenderer(createLineBatcher({ onBatch: () => {} }))!;
   assert.equal(r.program([MAX_RENDER_SLOTS]), false);
   assert.equal(r.program([MAX_RENDER_SLOTS - 1]), true);
+  assert.equal(r.program([Buffer.alloc(MAX_PROGRAM_BYTES - 12)]), true);
+  assert.equal(r.program([Buffer.alloc(MAX_PROGRAM_BYTES - 11)]), false);
+});
+
+test('setting a program while the parser holds its buffer leaves that buffer attached and intact', () => {
+  // The parser binds the program in the middle of scanning its buffer: the memory must not grow
+  // then, which would detach the buffer (its length would read 0).
+  for (const size of [65536, 127_984, 1 << 20]) {
+    const r = createCsvRenderer(createLineBatcher({ onBatch: () => {} }))!;
+    const buf = r.store.resize(size, 0);
+    buf.fill(0x61);
+    assert.equal(r.program([Buffer.alloc(MAX_PROGRAM_BYTES - 24, 0x62), 0]), true);
+    assert.equal(buf.length, size);
+    assert.ok(buf.every((b) => b === 0x61));
+  }
 });

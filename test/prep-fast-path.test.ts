@@ -388,7 +388,7 @@ test('stdin CSV and TSV files take the fused path and give what the per-row path
   });
 });
 
-test('huge fields, bodies past the wasm output region and a buffer that grows and shrinks give the reference bytes', async () => {
+test('huge fields and templates, bodies past the wasm output region and a buffer that grows and shrinks give the reference bytes', async () => {
   // Cells with quotes (`""` in the file), control bytes, CJK and emoji, from empty to 800 KB: a
   // body that uses an 800 KB field twice may pass RENDER_OUT_BYTES and takes the cells path.
   const cell = (n: number, seed: number) => {
@@ -400,7 +400,10 @@ test('huge fields, bodies past the wasm output region and a buffer that grows an
   const sizes = [0, 10, 70_000, 300_000, 800_000, 5, 800_000, 20, 3, 1_500_000, 7];
   const csv = Buffer.from(['a,b,c', ...sizes.map((n, i) => `id${i},${cell(n, i)},${cell(i, i + 1)}`)].join('\n') + '\n', 'utf8');
   const chunks = splitAt(csv, Array.from({ length: Math.ceil(csv.length / 65536) }, (_, i) => i * 65536));
-  for (const template of [{ user: '{{b}} | {{c}}' }, { user: '{{b}}{{b}}', system: '{{c}}' }]) {
+  // And templates with 70 KB and 300 KB of constant text: the first fits the wasm program region,
+  // the second takes the cells path; neither may disturb the parser's buffer.
+  const templates = [{ user: '{{b}} | {{c}}' }, { user: '{{b}}{{b}}', system: '{{c}}' }, { user: '{{c}}', system: '中'.repeat(23_000) }, { user: '{{c}}', system: 's'.repeat(300_000) }];
+  for (const template of templates) {
     const o: Options = { template: template as Options['template'], params: {}, onEmpty: 'keep', id: { column: 'a' }, target: 'ark', maxRejects: Infinity, maxLineBytes: undefined, shard: undefined };
     const want = await reference(chunks, o);
     const got = await fused(chunks, o, 1 << 16);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import fc from 'fast-check';
@@ -104,5 +104,30 @@ test('chunks given back are read into again, and the bytes still come in order',
       }),
       { numRuns: 150 },
     );
+  });
+});
+
+test('a file that grows while it is read is read to its new end, whatever the depth', async () => {
+  await withTmpDir('ark-read-ahead-', async (dir) => {
+    for (const depth of [1, 2, 3]) {
+      const path = join(dir, `grow-${depth}.bin`);
+      const first = Buffer.from('0123456789'.repeat(5));
+      writeFileSync(path, first);
+      const stream = createReadAhead(path, { chunkBytes: 32, depth });
+      const chunks: Buffer[] = [];
+      let grown = false;
+      for await (const c of stream) {
+        chunks.push(Buffer.from(c as Buffer));
+        if (!grown) {
+          // The 18-byte tail of the first 50 is a short read; what is appended now comes after it.
+          grown = true;
+          appendFileSync(path, 'abcdefghij'.repeat(4));
+        }
+      }
+      const all = Buffer.concat(chunks).toString();
+      assert.ok(all === first.toString() + 'abcdefghij'.repeat(4) || all === first.toString(), `depth ${depth}: ${all}`);
+      // No byte is skipped or repeated: what was read is a prefix of the file.
+      assert.ok((first.toString() + 'abcdefghij'.repeat(4)).startsWith(all), `depth ${depth}: ${all}`);
+    }
   });
 });

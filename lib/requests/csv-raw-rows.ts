@@ -87,11 +87,11 @@ export function createCsvRawRows(
   let cellsOf: () => string[] = () => [];
   let need = 0;
   const body: RawBody = {
-    write(o, id) {
-      o.ensure(need);
+    write(id) {
+      lines.ensure(need);
       if (binding!.idSlot < 0) {
-        putBytes(o, binding!.head);
-        putJsonString(o, id);
+        putBytes(lines, binding!.head);
+        putJsonString(lines, id);
       }
       renderer.render();
     },

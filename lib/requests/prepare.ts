@@ -55,10 +55,10 @@ export interface Preparer {
    */
   prepareInto(row: Row, out: LineBatcher): void;
   /**
-   * Rows whose id and body the caller wrote (lib/requests/csv-raw-rows.ts, once `fastBody` is
-   * bound): `body.write` puts the whole line (`head`, the id, `mid`, body, `}`) into `out`. Shard, size and
-   * uniqueness then go as in `prepareInto`; `body.row()` gives the row for a reject. The caller
-   * has left to `prepareInto` the rows whose id or template fields are empty.
+   * Rows that the caller writes itself (lib/requests/csv-raw-rows.ts, once `fastBody` is bound):
+   * `body.write` puts the whole line (`head`, the id, `mid`, body, `}`) into `out`, the writer it
+   * writes to. Shard, size and uniqueness then go as in `prepareInto`; `body.row()` gives the row
+   * for a reject. The caller has left to `prepareInto` the rows whose id or template fields are empty.
    */
   prepareRawInto(index: number, line: number, id: string, out: LineWriter, body: RawBody): void;
   readonly stats: PrepareStats;
@@ -79,7 +79,7 @@ export interface FastBody {
 }
 
 export interface RawBody {
-  write(out: LineWriter, id: string): void;
+  write(id: string): void;
   row(): Row;
 }
 
@@ -214,7 +214,7 @@ export function createPreparer(options: PrepareOptions): Preparer {
         stats.otherShards++;
         return;
       }
-      body.write(out, id);
+      body.write(id);
       const problem = commitInto(id, index, line, out);
       if (problem !== null) reject(body.row(), problem);
     },

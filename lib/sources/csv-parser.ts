@@ -152,8 +152,10 @@ export function createCsvParser(options: CsvParserOptions = {}): CsvParser {
   const store = options.store;
   const records = store?.records?.bind(store);
   const raw = options.raw;
-  // Not Buffer#latin1Slice, though it skips toString's argument handling: calling it directly
-  // left 1M-row runs at 150–200 MB peak RSS instead of 107 (measured back to back).
+  // Records are decoded with toString, not Buffer#latin1Slice: calling that directly for every
+  // record once measured 150–200 MB peak RSS instead of 107 (session 3, back to back; not
+  // explained, and possibly the output queues that filled under write throttling, found later).
+  // Whole rows on the raw path (lib/requests/csv-raw-rows.ts) decode nothing but their id.
   const encoding: BufferEncoding = options.latin1 ? 'latin1' : 'utf8';
   let bomPending: boolean;
 

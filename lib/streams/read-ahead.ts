@@ -117,9 +117,9 @@ class ReadAheadStream extends Readable implements ReadAhead {
           this.push(null);
           return;
         }
-        if (at !== null && chunk.length < this.#size && this.#ahead.length > 0) {
-          // A short read before the end (a file that grows while read): the reads already
-          // started assumed a full one, so they are dropped and reading goes on after it.
+        if (at !== null && chunk.length < this.#size) {
+          // A short read (the end, or a file that grows while read): the reads already started
+          // assumed a full one, so they are dropped and reading goes on right after it.
           await Promise.allSettled(this.#ahead.map((c) => c.bytes));
           if (this.destroyed) return;
           this.#ahead.length = 0;

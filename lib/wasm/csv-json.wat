@@ -183,9 +183,10 @@
               (local.set $fs (local.get $p))
               (local.set $high (i32.const 0))
               (block $stop
+                (block $narrow
                 ;; 16 bytes at a time: the first delimiter, CR, LF or quote, and any byte >= 0x80 before it.
                 (loop $wide
-                  (br_if $stop (i32.gt_u (i32.add (local.get $p) (i32.const 16)) (local.get $end)))
+                  (br_if $narrow (i32.gt_u (i32.add (local.get $p) (i32.const 16)) (local.get $end)))
                   (local.set $v (v128.load align=1 (local.get $p)))
                   (local.set $m (i8x16.bitmask (v128.or
                     (v128.or (i8x16.eq (local.get $v) (local.get $dv)) (i8x16.eq (local.get $v) (v128.const i8x16 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34)))
@@ -199,15 +200,15 @@
                     (i32.sub (i32.shl (i32.const 1) (i32.ctz (local.get $m))) (i32.const 1)))))
                   (local.set $p (i32.add (local.get $p) (i32.ctz (local.get $m))))
                   (local.set $c (i32.load8_u (local.get $p)))
-                  (br $stop))
-                ;; Near the end: byte by byte (bitmask bits and bytes >= 0x80 both make $high non-zero).
+                  (br $stop)))
+                ;; The last 15 bytes: one at a time.
                 (loop $plain
                   (br_if $out (i32.ge_u (local.get $p) (local.get $end)))
                   (local.set $c (i32.load8_u (local.get $p)))
                   (br_if $stop (i32.eq (local.get $c) (local.get $d)))
                   (br_if $stop (i32.and (i32.le_u (local.get $c) (i32.const 34))
                     (i32.or (i32.eq (local.get $c) (i32.const 10)) (i32.or (i32.eq (local.get $c) (i32.const 13)) (i32.eq (local.get $c) (i32.const 34))))))
-                  (local.set $high (i32.or (local.get $high) (local.get $c)))
+                  (local.set $high (i32.or (local.get $high) (i32.and (local.get $c) (i32.const 0x80))))
                   (local.set $p (i32.add (local.get $p) (i32.const 1)))
                   (br $plain)))
               (br_if $out (i32.eq (local.get $c) (i32.const 34)))

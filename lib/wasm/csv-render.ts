@@ -6,15 +6,16 @@
  * into the (shared) batch memory cost ~110 ns. On the plain path every cell became a JS string
  * first: a record decode, a slice per cell, the `""` unescape and a copy into wasm for the escape.
  *
- * Memory: tables | field slots | source (the parser's buffer) | output | program. The source
- * grows when the parser asks (the output and program move up); the output is fixed, and a row
- * whose line may not fit takes the plain path. The memory only grows inside `store.resize`,
- * never while the parser scans a buffer.
+ * Memory: tables | field slots | record table | program | source (the parser's buffer) | output.
+ * The source grows when the parser asks (the output moves up); the program and the output have
+ * fixed sizes, and a template or a line that may not fit takes the plain path. So the memory only
+ * grows inside `store.resize`, never while the parser scans a buffer: growing detaches every view
+ * of it, the parser's buffer among them.
  */
 import { ArkBatchError } from '../errors.ts';
 import type { LineBatcher, LineWriter } from '../jsonl/line-batch.ts';
 import type { CsvBufferStore } from '../sources/csv-parser.ts';
-import { escapeInstance, growTo, TABLE_BYTES, type EscapeExports } from './json-escape.ts';
+import { csvJsonInstance, growTo, TABLE_BYTES, type CsvJsonExports } from './json-escape.ts';
 
 /** A body program's steps: constant bytes, and numbers standing for field slots. */
 export type RenderStep = Uint8Array | number;
@@ -24,11 +25,15 @@ export const MAX_RENDER_SLOTS = 256;
 /** The output region: a row whose line may be larger is rendered the plain way. */
 export const RENDER_OUT_BYTES = 1 << 22;
 
+/** Largest program (12 bytes an op, and its constants): a template with more constant text takes the plain path. */
+export const MAX_PROGRAM_BYTES = 1 << 18;
+
 const SLOTS = TABLE_BYTES;
 /** The record table of `store.records` (see CsvBufferStore.records). */
 const RECORDS = SLOTS + 8 * MAX_RENDER_SLOTS;
 const RECORDS_BYTES = 1 << 18;
-const SOURCE = RECORDS + RECORDS_BYTES;
+const PROGRAM = RECORDS + RECORDS_BYTES;
+const SOURCE = PROGRAM + MAX_PROGRAM_BYTES;
 /** The escape loop may write 16 bytes past the end of what it writes. */
 const SLACK = 16;
 
@@ -40,7 +45,7 @@ export interface CsvRenderer {
    * target batcher many at a time (`flush`, or `ensure` when the region is full).
    */
   readonly lines: LineWriter & { flush(): void };
-  /** Sets the program (once, before the first render). Returns false when it has too many slots. */
+  /** Sets the program (before the first render). Returns false when it has too many slots or bytes. */
   program(steps: readonly RenderStep[]): boolean;
   /** Slot `k` reads `[start, end)` of the store's current buffer. */
   setSlot(k: number, start: number, end: number): void;
@@ -100,29 +105,27 @@ class StagedLines implements LineWriter {
  * cannot run (a Node without WebAssembly).
  */
 export function createCsvRenderer(target: LineBatcher): CsvRenderer | null {
-  const wasm: EscapeExports | null = escapeInstance();
+  const wasm: CsvJsonExports | null = csvJsonInstance();
   if (wasm === null) return null;
   const { memory, render, records } = wasm;
   let table = new Int32Array(0);
   const lines = new StagedLines(target);
   let words = new Int32Array(memory.buffer);
-  let sourceBytes = 0;
   let outAt = 0;
-  let progAt = 0;
-  let progEnd = 0;
-  let steps: readonly RenderStep[] = [];
+  let progEnd = PROGRAM;
   let constBytes = 0;
   let slotSteps: number[] = [];
 
-  /** Places output and program after a source of `size` bytes, moving what the output holds. */
+  /** Places the output after a source of `size` bytes, moving what it holds. */
   function layout(size: number): void {
     const oldOut = outAt;
-    sourceBytes = size;
     outAt = align(SOURCE + size);
-    progAt = align(outAt + RENDER_OUT_BYTES + SLACK);
-    const consts = steps.filter((s): s is Uint8Array => typeof s !== 'number');
-    let at = progAt + 12 * steps.length;
-    growTo(memory, at + consts.reduce((n, c) => n + c.length, 0));
+    try {
+      growTo(memory, outAt + RENDER_OUT_BYTES + SLACK);
+    } catch (err) {
+      // Past what a wasm memory can hold (4 GiB): only a record near --max-record-bytes this large gets here.
+      throw new ArkBatchError('E_BUFFER_LIMIT', `cannot hold a ${size}-byte CSV record in WebAssembly memory`, { cause: err });
+    }
     const bytes = new Uint8Array(memory.buffer);
     words = new Int32Array(memory.buffer);
     table = new Int32Array(memory.buffer, RECORDS, RECORDS_BYTES >> 2);
@@ -130,30 +133,20 @@ export function createCsvRenderer(target: LineBatcher): CsvRenderer | null {
     // what it had, and fills the rest after this returns).
     if (oldOut !== 0 && lines.pos > 0) bytes.copyWithin(outAt, oldOut, oldOut + lines.pos);
     lines.buf = Buffer.from(memory.buffer, outAt, RENDER_OUT_BYTES);
-    let w = progAt >> 2;
-    for (const step of steps) {
-      if (typeof step === 'number') {
-        words[w++] = 1;
-        words[w++] = step;
-        words[w++] = 0;
-      } else {
-        bytes.set(step, at);
-        words[w++] = 0;
-        words[w++] = at;
-        words[w++] = step.length;
-        at += step.length;
-      }
-    }
-    progEnd = progAt + 12 * steps.length;
   }
-  layout(0);
+  try {
+    layout(0);
+  } catch {
+    // No memory for the module's first 5 MiB: the plain path does the same work.
+    return null;
+  }
 
   return {
     lines,
     store: {
       resize(size, keep) {
         // The kept bytes are already at SOURCE: a grown memory keeps its contents.
-        if (keep > size) throw new RangeError(`Expected to keep at most ${size} bytes, got ${keep}`);
+        if (keep > size) throw new ArkBatchError('E_INTEGRITY', `Expected to keep at most ${size} bytes, got ${keep}`);
         layout(size);
         return Buffer.from(memory.buffer, SOURCE, size);
       },
@@ -162,12 +155,30 @@ export function createCsvRenderer(target: LineBatcher): CsvRenderer | null {
         return table;
       },
     },
-    program(next) {
-      if (next.some((s) => typeof s === 'number' && (s < 0 || s >= MAX_RENDER_SLOTS))) return false;
-      steps = next;
-      constBytes = next.reduce<number>((n, s) => n + (typeof s === 'number' ? 0 : s.length), 0);
-      slotSteps = next.filter((s): s is number => typeof s === 'number');
-      layout(sourceBytes);
+    program(steps) {
+      if (steps.some((s) => typeof s === 'number' && (s < 0 || s >= MAX_RENDER_SLOTS))) return false;
+      const consts = steps.reduce<number>((n, s) => n + (typeof s === 'number' ? 0 : s.length), 0);
+      if (12 * steps.length + consts > MAX_PROGRAM_BYTES) return false;
+      constBytes = consts;
+      slotSteps = steps.filter((s): s is number => typeof s === 'number');
+      // Constants after the ops; the region is below the source, so nothing moves or grows.
+      const bytes = new Uint8Array(memory.buffer);
+      let at = PROGRAM + 12 * steps.length;
+      let w = PROGRAM >> 2;
+      for (const step of steps) {
+        if (typeof step === 'number') {
+          words[w++] = 1;
+          words[w++] = step;
+          words[w++] = 0;
+        } else {
+          bytes.set(step, at);
+          words[w++] = 0;
+          words[w++] = at;
+          words[w++] = step.length;
+          at += step.length;
+        }
+      }
+      progEnd = PROGRAM + 12 * steps.length;
       return true;
     },
     setSlot(k, start, end) {
@@ -185,7 +196,7 @@ export function createCsvRenderer(target: LineBatcher): CsvRenderer | null {
       return n;
     },
     render() {
-      lines.pos = render(progAt, progEnd, SLOTS, outAt + lines.pos) - outAt;
+      lines.pos = render(PROGRAM, progEnd, SLOTS, outAt + lines.pos) - outAt;
     },
   };
 }

@@ -32,13 +32,13 @@ type Latin1Buffer = Buffer & { latin1Write(s: string, offset: number, length: nu
 /** The part of the WebAssembly API used here (this project's TypeScript libs have no DOM types). */
 interface WasmApi {
   readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object) => { readonly exports: EscapeExports };
+  readonly Instance: new (module: object) => { readonly exports: CsvJsonExports };
 }
 export interface WasmMemory {
   readonly buffer: ArrayBuffer;
   grow(pages: number): number;
 }
-export interface EscapeExports {
+export interface CsvJsonExports {
   readonly memory: WasmMemory;
   readonly escape: EscapeFn;
   readonly render: RenderFn;
@@ -53,7 +53,7 @@ let compiled: object | undefined;
  * A new instance of the module, its tables filled, its memory one page; null where it cannot
  * run: no WebAssembly (`--jitless`), no SIMD. Each instance has a memory of its own.
  */
-export function escapeInstance(): EscapeExports | null {
+export function csvJsonInstance(): CsvJsonExports | null {
   const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
   if (wasm === undefined) return null;
   try {
@@ -86,11 +86,12 @@ interface Module {
 }
 
 function instantiate(): Module | null {
-  const exports = escapeInstance();
+  const exports = csvJsonInstance();
   if (exports === null) return null;
   try {
     growTo(exports.memory, BYTES);
   } catch {
+    // No memory for 450 KiB of escape buffers: json-plan.ts escapes in JS instead.
     return null;
   }
   // The memory never grows again, so this view stays attached.
