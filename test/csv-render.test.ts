@@ -112,3 +112,28 @@ test('setting a program while the parser holds its buffer leaves that buffer att
     assert.ok(buf.every((b) => b === 0x61));
   }
 });
+
+test('the memory a huge record grew is given back once the parser shrinks its buffer, with what it holds', () => {
+  const lines: string[] = [];
+  const out = createLineBatcher({ batchBytes: 64, binary: true, onBatch: (b) => lines.push(b.data.toString('latin1')) });
+  const r = createCsvRenderer(out)!;
+  assert.equal(r.program([Buffer.from('<'), 0, Buffer.from('>')]), true);
+  const huge = r.store.resize(100 << 20, 0);
+  huge.write('kept', 0, 'latin1');
+  huge.write('far', (100 << 20) - 3, 'latin1');
+  r.setSlot(0, (100 << 20) - 3, 100 << 20);
+  r.lines.ensure(r.bound());
+  r.render();
+  r.lines.commit();
+  assert.ok(r.memoryBytes > 100 << 20);
+  const small = r.store.resize(65536, 4);
+  assert.ok(r.memoryBytes < 16 << 20, `${r.memoryBytes} bytes`);
+  assert.equal(small.toString('latin1', 0, 4), 'kept');
+  r.setSlot(0, 0, 4);
+  r.lines.ensure(r.bound());
+  r.render();
+  r.lines.commit();
+  r.lines.flush();
+  out.flush();
+  assert.equal(lines.join(''), '<far>\n<kept>\n');
+});

@@ -36,6 +36,8 @@ const PROGRAM = RECORDS + RECORDS_BYTES;
 const SOURCE = PROGRAM + MAX_PROGRAM_BYTES;
 /** The escape loop may write 16 bytes past the end of what it writes. */
 const SLACK = 16;
+/** A memory larger than this (grown by a huge record) is replaced once the parser needs a fourth of it. */
+const FRESH_FROM = 64 << 20;
 
 export interface CsvRenderer {
   /** The CSV parser's buffer store: its buffers live in the module's memory. */
@@ -53,6 +55,8 @@ export interface CsvRenderer {
   bound(): number;
   /** Runs the program at `lines.pos` (after `lines.ensure(bound())`). */
   render(): void;
+  /** The module's memory now. */
+  readonly memoryBytes: number;
 }
 
 /** Writes lines in the module's output region; hands whole ones to `target`. */
@@ -105,23 +109,44 @@ class StagedLines implements LineWriter {
  * cannot run (a Node without WebAssembly).
  */
 export function createCsvRenderer(target: LineBatcher): CsvRenderer | null {
-  const wasm: CsvJsonExports | null = csvJsonInstance();
+  let wasm: CsvJsonExports | null = csvJsonInstance();
   if (wasm === null) return null;
-  const { memory, render, records } = wasm;
   let table = new Int32Array(0);
   const lines = new StagedLines(target);
-  let words = new Int32Array(memory.buffer);
+  let words = new Int32Array(wasm.memory.buffer);
   let outAt = 0;
   let progEnd = PROGRAM;
   let constBytes = 0;
   let slotSteps: number[] = [];
 
-  /** Places the output after a source of `size` bytes, moving what it holds. */
-  function layout(size: number): void {
+  /**
+   * Places the output after a source of `size` bytes, moving what it holds. A memory that a huge
+   * record grew is left for a fresh one once the parser needs a fourth of it (a wasm memory never
+   * shrinks): the program, the kept source bytes and the staged lines move over.
+   */
+  function layout(size: number, keep: number): void {
     const oldOut = outAt;
     outAt = align(SOURCE + size);
+    const need = outAt + RENDER_OUT_BYTES + SLACK;
+    const old = wasm!.memory;
+    if (old.buffer.byteLength > FRESH_FROM && 4 * need < old.buffer.byteLength) {
+      const fresh = csvJsonInstance();
+      if (fresh !== null) {
+        growTo(fresh.memory, need);
+        const from = new Uint8Array(old.buffer);
+        const to = new Uint8Array(fresh.memory.buffer);
+        to.set(from.subarray(PROGRAM, SOURCE + keep), PROGRAM);
+        to.set(from.subarray(oldOut, oldOut + lines.pos), outAt);
+        wasm = fresh;
+        words = new Int32Array(fresh.memory.buffer);
+        table = new Int32Array(fresh.memory.buffer, RECORDS, RECORDS_BYTES >> 2);
+        lines.buf = Buffer.from(fresh.memory.buffer, outAt, RENDER_OUT_BYTES);
+        return;
+      }
+    }
+    const memory = wasm!.memory;
     try {
-      growTo(memory, outAt + RENDER_OUT_BYTES + SLACK);
+      growTo(memory, need);
     } catch (err) {
       // Past what a wasm memory can hold (4 GiB): only a record near --max-record-bytes this large gets here.
       throw new ArkBatchError('E_BUFFER_LIMIT', `cannot hold a ${size}-byte CSV record in WebAssembly memory`, { cause: err });
@@ -135,7 +160,7 @@ export function createCsvRenderer(target: LineBatcher): CsvRenderer | null {
     lines.buf = Buffer.from(memory.buffer, outAt, RENDER_OUT_BYTES);
   }
   try {
-    layout(0);
+    layout(0, 0);
   } catch {
     // No memory for the module's first 5 MiB: the plain path does the same work.
     return null;
@@ -147,11 +172,11 @@ export function createCsvRenderer(target: LineBatcher): CsvRenderer | null {
       resize(size, keep) {
         // The kept bytes are already at SOURCE: a grown memory keeps its contents.
         if (keep > size) throw new ArkBatchError('E_INTEGRITY', `Expected to keep at most ${size} bytes, got ${keep}`);
-        layout(size);
-        return Buffer.from(memory.buffer, SOURCE, size);
+        layout(size, keep);
+        return Buffer.from(wasm!.memory.buffer, SOURCE, size);
       },
       records(from, to, delimiter) {
-        records(SOURCE, from, to, delimiter, RECORDS, RECORDS + RECORDS_BYTES);
+        wasm!.records(SOURCE, from, to, delimiter, RECORDS, RECORDS + RECORDS_BYTES);
         return table;
       },
     },
@@ -162,7 +187,7 @@ export function createCsvRenderer(target: LineBatcher): CsvRenderer | null {
       constBytes = consts;
       slotSteps = steps.filter((s): s is number => typeof s === 'number');
       // Constants after the ops; the region is below the source, so nothing moves or grows.
-      const bytes = new Uint8Array(memory.buffer);
+      const bytes = new Uint8Array(wasm!.memory.buffer);
       let at = PROGRAM + 12 * steps.length;
       let w = PROGRAM >> 2;
       for (const step of steps) {
@@ -196,7 +221,10 @@ export function createCsvRenderer(target: LineBatcher): CsvRenderer | null {
       return n;
     },
     render() {
-      lines.pos = render(PROGRAM, progEnd, SLOTS, outAt + lines.pos) - outAt;
+      lines.pos = wasm!.render(PROGRAM, progEnd, SLOTS, outAt + lines.pos) - outAt;
+    },
+    get memoryBytes() {
+      return wasm!.memory.buffer.byteLength;
     },
   };
 }
