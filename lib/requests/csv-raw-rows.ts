@@ -76,7 +76,7 @@ export function createCsvRawRows(
     // An id from a column is one more slot: the whole line is rendered in one go. A `row-<n>`
     // id is written here first, then the rest.
     const idSlot = idColumn < 0 ? -1 : slotColumns.length;
-    const prefix = idSlot < 0 ? fast.mid : [fast.head, QUOTE, idSlot, QUOTE, fast.mid];
+    const prefix = idSlot < 0 ? [fast.mid] : [fast.head, QUOTE, idSlot, QUOTE, fast.mid];
     if (!renderer!.program(planSteps(fast.plan, prefix, CLOSE))) return null;
     return { columns, idColumn, slotColumns, idSlot, head: fast.head };
   }

@@ -186,10 +186,10 @@ export function writeJsonBytes(plan: JsonPlan, values: readonly unknown[], out: 
 /**
  * The plan as the steps of a wasm body program (lib/wasm/csv-render.ts) for tabular rows, whose
  * values are all strings: constant bytes, and slot numbers where a value goes (escaped, between
- * quotes that are part of the constants). `prefix` (steps too) and `suffix` frame the body.
+ * quotes that are part of the constants). The steps of `prefix`, and `suffix`, frame the body.
  */
-export function planSteps(plan: JsonPlan, prefix: Uint8Array | readonly (Uint8Array | number)[], suffix: Uint8Array): (Uint8Array | number)[] {
-  const steps: (Uint8Array | number)[] = [...(prefix instanceof Uint8Array ? [prefix] : prefix), plan.constBytes[0]!];
+export function planSteps(plan: JsonPlan, prefix: readonly (Uint8Array | number)[], suffix: Uint8Array): (Uint8Array | number)[] {
+  const steps: (Uint8Array | number)[] = [...prefix, plan.constBytes[0]!];
   plan.dyns.forEach((d, i) => {
     steps.push(QUOTE_BYTES, ...(d.escaped ?? [d.slot]), QUOTE_BYTES, plan.constBytes[i + 1]!);
   });
